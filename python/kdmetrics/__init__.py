@@ -1,0 +1,64 @@
+"""kdmetrics: what did the distillation actually transfer?
+
+Metrics over N x K logits (Rust kernels, float16/32/64 read as they are) for
+comparing a teacher, a vanilla student and a distilled student: capacity,
+calibration, distributional fidelity, temperature scaling, selective
+prediction, overall and per class tier. ``kdmetrics.kd`` (needs torch) holds
+the distillation losses and training loop; importing kdmetrics never imports
+torch.
+"""
+
+from kdmetrics._core import get_num_threads, set_num_threads
+from kdmetrics.calibration import ece, reliability_table
+from kdmetrics.classification import (
+    accuracy,
+    balanced_accuracy,
+    confusion_counts,
+    f1_per_class,
+    macro_f1,
+)
+from kdmetrics.divergence import js_distance, js_divergence, kl_divergence
+from kdmetrics.predictions import (
+    Predictions,
+    check_aligned,
+    ids_sha256,
+    load_predictions,
+    save_predictions,
+)
+from kdmetrics.scoring import brier, nll
+from kdmetrics.summary import summary
+from kdmetrics.temperature import TemperatureFit, fit_temperature
+from kdmetrics.threshold import SLAThreshold, sla_threshold, threshold_table
+from kdmetrics.tiers import TIER_NAMES, tiers_from_counts
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "TIER_NAMES",
+    "Predictions",
+    "SLAThreshold",
+    "TemperatureFit",
+    "accuracy",
+    "balanced_accuracy",
+    "brier",
+    "check_aligned",
+    "confusion_counts",
+    "ece",
+    "f1_per_class",
+    "fit_temperature",
+    "get_num_threads",
+    "ids_sha256",
+    "js_distance",
+    "js_divergence",
+    "kl_divergence",
+    "load_predictions",
+    "macro_f1",
+    "nll",
+    "reliability_table",
+    "save_predictions",
+    "set_num_threads",
+    "sla_threshold",
+    "summary",
+    "threshold_table",
+    "tiers_from_counts",
+]

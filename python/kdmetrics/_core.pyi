@@ -1,0 +1,57 @@
+# Type stubs for the Rust extension (rust/python.rs). Checked with
+# `python -m mypy.stubtest kdmetrics._core`.
+import numpy as np
+import numpy.typing as npt
+
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def example_stats(
+    logits: npt.NDArray[np.floating],
+    labels: npt.NDArray[np.int64] | None,
+    temperature: float,
+    probs: bool = False,
+    atol: float = 1e-4,
+    name: str = "logits",
+) -> tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64] | None,
+    npt.NDArray[np.float64] | None,
+]: ...
+def divergences(
+    p_logits: npt.NDArray[np.floating],
+    q_logits: npt.NDArray[np.floating],
+    temperature: float,
+    p_probs: bool = False,
+    q_probs: bool = False,
+    atol: float = 1e-4,
+    p_name: str = "p_logits",
+    q_name: str = "q_logits",
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def nll_curve(
+    logits: npt.NDArray[np.floating],
+    labels: npt.NDArray[np.int64],
+    beta: float,
+    probs: bool = False,
+    atol: float = 1e-4,
+    name: str = "logits",
+) -> tuple[float, float, float]: ...
+def confusion_counts(
+    labels: npt.NDArray[np.int64], preds: npt.NDArray[np.int64], n_classes: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+def bin_by_edges(
+    confidence: npt.NDArray[np.float64],
+    correct: npt.NDArray[np.bool_],
+    edges: npt.NDArray[np.float64],
+    right_closed: bool,
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def bin_equal_mass(
+    confidence: npt.NDArray[np.float64], correct: npt.NDArray[np.bool_], n_bins: int
+) -> tuple[
+    tuple[npt.NDArray[np.uint64], npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+]: ...
+def group_sums(
+    values: npt.NDArray[np.float64], groups: npt.NDArray[np.int64], n_groups: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64]]: ...

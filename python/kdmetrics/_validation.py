@@ -1,0 +1,104 @@
+"""Input checks shared by the public functions.
+
+Every check raises ``ValueError`` that names the function, the argument, what
+was expected and what came. Nothing is copied unless it must be (labels are
+made int64; logits are passed to Rust as they are, strided or not).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+# How far a row of probabilities may sum from 1, by dtype: float16 holds ~3
+# significant digits, so 113 rounded entries can drift by ~1e-2.
+PROBS_ATOL = {np.dtype(np.float16): 1e-2, np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-4}
+
+T = TypeVar("T")
+
+
+def labels_array(func: str, labels: Any, name: str = "labels") -> np.ndarray:
+    """A 1-D int64 array of class indices (not yet range-checked)."""
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise ValueError(f"{func}: {name} must be 1-D, got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{func}: {name} is empty")
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"{func}: {name} must be integer class indices, got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{func}: {name} has values too large for class indices")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def check_label_range(func: str, labels: np.ndarray, n_classes: int, name: str = "labels") -> None:
+    bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"{func}: {name}[{i}] = {int(labels[i])} is out of range [0, {n_classes}) "
+            f"({bad.size} out-of-range value(s))"
+        )
+
+
+def scores_array(func: str, scores: Any, name: str = "logits") -> np.ndarray:
+    """A 2-D float16/32/64 array with >= 1 row and >= 2 columns, not copied."""
+    arr = np.asarray(scores)
+    if arr.dtype not in FLOAT_DTYPES:
+        raise ValueError(
+            f"{func}: {name} must be float16, float32 or float64, got dtype {arr.dtype}"
+        )
+    if arr.ndim != 2:
+        raise ValueError(f"{func}: {name} must be 2-D (examples x classes), got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{func}: {name} has no rows")
+    if arr.shape[1] < 2:
+        raise ValueError(f"{func}: {name} must have at least 2 classes, got {arr.shape[1]}")
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
+def check_rows(func: str, n_expected: int, arr_name: str, n_got: int, ref_name: str) -> None:
+    if n_expected != n_got:
+        raise ValueError(f"{func}: {ref_name} has {n_expected} rows but {arr_name} has {n_got}")
+
+
+def labels_and_scores(
+    func: str, labels: Any, logits: Any, name: str = "logits"
+) -> tuple[np.ndarray, np.ndarray]:
+    y = labels_array(func, labels)
+    z = scores_array(func, logits, name)
+    check_rows(func, y.shape[0], name, z.shape[0], "labels")
+    check_label_range(func, y, z.shape[1])
+    return y, z
+
+
+def check_temperature(func: str, temperature: Any) -> float:
+    try:
+        t = float(temperature)
+    except (TypeError, ValueError):
+        raise ValueError(f"{func}: temperature must be a number, got {temperature!r}") from None
+    if not (np.isfinite(t) and t > 0):
+        raise ValueError(f"{func}: temperature must be finite and > 0, got {temperature!r}")
+    return t
+
+
+def probs_atol(arr: np.ndarray) -> float:
+    return PROBS_ATOL[arr.dtype]
+
+
+_PREFIX = re.compile(r"^[a-z_]+: ")
+
+
+def call_core(func: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Calls a Rust kernel and re-labels its errors with the public function name."""
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as e:
+        raise ValueError(f"{func}: {_PREFIX.sub('', str(e), count=1)}") from None

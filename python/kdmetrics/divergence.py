@@ -1,0 +1,114 @@
+"""Distributional fidelity: KL and Jensen-Shannon divergence between two models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from kdmetrics import _core
+from kdmetrics._validation import call_core, check_temperature, probs_atol, scores_array
+
+
+def divergences(
+    func: str,
+    p_logits: Any,
+    q_logits: Any,
+    temperature: float,
+    p_probs: bool,
+    q_probs: bool,
+    names: tuple[str, str] = ("p_logits", "q_logits"),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example (KL(p || q), JS(p, q)) in nats, after validation."""
+    t = check_temperature(func, temperature)
+    p = scores_array(func, p_logits, names[0])
+    q = scores_array(func, q_logits, names[1])
+    if p.shape != q.shape:
+        raise ValueError(f"{func}: {names[0]} has shape {p.shape} but {names[1]} has shape {q.shape}")
+    atol = max(probs_atol(p), probs_atol(q))
+    return call_core(
+        func,
+        _core.divergences,
+        p,
+        q,
+        t,
+        p_probs=bool(p_probs),
+        q_probs=bool(q_probs),
+        atol=atol,
+        p_name=names[0],
+        q_name=names[1],
+    )
+
+
+def kl_divergence(
+    p_logits: Any,
+    q_logits: Any,
+    *,
+    temperature: float = 1.0,
+    per_example: bool = False,
+    p_probs: bool = False,
+    q_probs: bool = False,
+) -> float | np.ndarray:
+    """KL(p || q) = ``sum_k p_k (log p_k - log q_k)`` in nats, ``0 log 0 = 0``.
+
+    Argument order: ``p`` is the reference distribution (the teacher in
+    distillation), ``q`` the approximation (the student). Note PyTorch's
+    ``F.kl_div(input, target)`` takes them the other way round, as
+    ``F.kl_div(log q, p)``. Both come from log-softmax at ``temperature``.
+    Mean over examples unless ``per_example``.
+    """
+    kl, _ = divergences("kl_divergence", p_logits, q_logits, temperature, p_probs, q_probs)
+    return kl if per_example else float(kl.mean())
+
+
+def _check_base(func: str, base: Any) -> float:
+    if base is None:
+        return 1.0
+    b = float(base)
+    if not (np.isfinite(b) and b > 0 and b != 1):
+        raise ValueError(f"{func}: base must be None (nats) or a positive number != 1, got {base!r}")
+    return float(np.log(b))
+
+
+def js_divergence(
+    p_logits: Any,
+    q_logits: Any,
+    *,
+    temperature: float = 1.0,
+    base: float | None = None,
+    per_example: bool = False,
+    p_probs: bool = False,
+    q_probs: bool = False,
+) -> float | np.ndarray:
+    """Jensen-Shannon divergence ``KL(p || m)/2 + KL(q || m)/2``, ``m = (p + q)/2``.
+
+    In nats (at most ln 2) by default; ``base=2`` gives bits in [0, 1]. This is
+    the divergence itself, not ``scipy.spatial.distance.jensenshannon``, which
+    returns its square root: see :func:`js_distance`. Symmetric in p and q.
+    """
+    func = "js_divergence"
+    scale = _check_base(func, base)
+    _, js = divergences(func, p_logits, q_logits, temperature, p_probs, q_probs)
+    js = js / scale
+    return js if per_example else float(js.mean())
+
+
+def js_distance(
+    p_logits: Any,
+    q_logits: Any,
+    *,
+    temperature: float = 1.0,
+    base: float | None = None,
+    per_example: bool = False,
+    p_probs: bool = False,
+    q_probs: bool = False,
+) -> float | np.ndarray:
+    """Jensen-Shannon distance, ``sqrt(JS)`` per example (clamped at 0 first,
+    since rounding can leave JS a hair below 0): what scipy's ``jensenshannon``
+    returns. With ``per_example=False``, the mean of the per-example distances.
+    """
+    func = "js_distance"
+    scale = _check_base(func, base)
+    _, js = divergences(func, p_logits, q_logits, temperature, p_probs, q_probs)
+    d = np.sqrt(np.maximum(js / scale, 0.0))
+    return d if per_example else float(d.mean())

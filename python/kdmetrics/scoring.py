@@ -1,0 +1,78 @@
+"""Proper scoring rules over the full distribution: NLL and multi-class Brier."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from kdmetrics import _core
+from kdmetrics._validation import call_core, check_temperature, labels_and_scores, probs_atol
+
+
+class ExampleStats(NamedTuple):
+    """Per-example quantities of one pass over the logits."""
+
+    labels: np.ndarray
+    pred: np.ndarray
+    confidence: np.ndarray
+    nll: np.ndarray
+    brier: np.ndarray
+
+    @property
+    def correct(self) -> np.ndarray:
+        return self.pred == self.labels
+
+
+def example_stats(
+    func: str,
+    labels: Any,
+    logits: Any,
+    temperature: float = 1.0,
+    probs: bool = False,
+    name: str = "logits",
+) -> ExampleStats:
+    """Validates and runs the Rust pass: prediction, confidence, NLL, Brier per example."""
+    t = check_temperature(func, temperature)
+    y, z = labels_and_scores(func, labels, logits, name)
+    atol = probs_atol(z)
+    pred, conf, nll_, brier_ = call_core(
+        func, _core.example_stats, z, y, t, probs=bool(probs), atol=atol, name=name
+    )
+    return ExampleStats(y, pred, conf, nll_, brier_)
+
+
+def nll(
+    labels: Any,
+    logits: Any,
+    *,
+    temperature: float = 1.0,
+    probs: bool = False,
+    per_example: bool = False,
+) -> float | np.ndarray:
+    """Negative log-likelihood in nats: mean of ``logsumexp(z/T) - z_y/T``.
+
+    Accumulated in float64 with no clipping, unlike scikit-learn's ``log_loss``,
+    which clips probabilities at the dtype's epsilon (so a confidently wrong
+    prediction costs ~36 nats there and its true value here; an exactly zero
+    probability is ``inf``). ``probs=True`` reads probabilities instead of logits.
+    """
+    s = example_stats("nll", labels, logits, temperature, probs)
+    return s.nll if per_example else float(s.nll.mean())
+
+
+def brier(
+    labels: Any,
+    logits: Any,
+    *,
+    temperature: float = 1.0,
+    probs: bool = False,
+    per_example: bool = False,
+) -> float | np.ndarray:
+    """Multi-class Brier score: mean of ``sum_k (p_k - [k = y])^2``, in [0, 2].
+
+    This is the original (Brier 1950) multi-class score; scikit-learn's
+    ``brier_score_loss`` for binary problems is half of it at K = 2.
+    """
+    s = example_stats("brier", labels, logits, temperature, probs)
+    return s.brier if per_example else float(s.brier.mean())

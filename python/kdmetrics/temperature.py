@@ -1,0 +1,100 @@
+"""Post-hoc temperature scaling: ``T* = argmin_T NLL(z / T, y)`` (SPEC §2)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kdmetrics import _core
+from kdmetrics._validation import call_core, labels_and_scores, probs_atol
+
+
+@dataclass(frozen=True)
+class TemperatureFit:
+    """The fitted temperature and the calibration-set NLL before and after."""
+
+    temperature: float
+    nll_before: float
+    nll_after: float
+    iterations: int
+    at_bound: bool
+
+    def __float__(self) -> float:
+        return self.temperature
+
+
+def fit_temperature(
+    labels: Any,
+    logits: Any,
+    *,
+    bounds: tuple[float, float] = (0.01, 100.0),
+    tol: float = 1e-9,
+    max_iter: int = 100,
+    probs: bool = False,
+) -> TemperatureFit:
+    """Fits the temperature minimising the mean NLL of ``softmax(z / T)``.
+
+    NLL is convex in ``beta = 1/T``; we solve ``dNLL/dbeta = 0`` by Newton's
+    method on the exact first and second derivatives, safeguarded by bisection
+    on a bracket, so it cannot stall the way a fixed-step optimiser (the common
+    LBFGS recipe) can. ``bounds`` limits T; if the optimum lies beyond one (e.g.
+    a calibration set the model classifies perfectly wants T -> 0) the bound is
+    returned with a warning and ``at_bound=True``. ``float(fit)`` is ``T*``.
+    """
+    func = "fit_temperature"
+    y, z = labels_and_scores(func, labels, logits)
+    t_lo, t_hi = (float(b) for b in bounds)
+    if not (0 < t_lo < t_hi < np.inf):
+        raise ValueError(f"{func}: bounds must satisfy 0 < low < high < inf, got {bounds!r}")
+    atol = probs_atol(z)
+
+    def curve(beta: float) -> tuple[float, float, float]:
+        return call_core(func, _core.nll_curve, z, y, beta, probs=bool(probs), atol=atol)
+
+    nll_before = curve(1.0)[0]
+    lo, hi = 1.0 / t_hi, 1.0 / t_lo  # bracket in beta
+    d_lo, d_hi = curve(lo)[1], curve(hi)[1]
+    at_bound = False
+    iterations = 0
+    if d_lo >= 0:
+        beta, at_bound = lo, True
+    elif d_hi <= 0:
+        beta, at_bound = hi, True
+    else:
+        beta = min(max(1.0, lo), hi)
+        for iterations in range(1, max_iter + 1):  # noqa: B007
+            _, d1, d2 = curve(beta)
+            if abs(d1) <= tol:
+                break
+            if d1 > 0:
+                hi = beta
+            else:
+                lo = beta
+            step = beta - d1 / d2 if d2 > 0 else np.nan
+            # Newton when it stays inside the bracket, else bisect.
+            beta = step if lo < step < hi else 0.5 * (lo + hi)
+            if hi - lo <= 1e-12 * hi:
+                break
+    if at_bound:
+        warnings.warn(
+            f"{func}: the NLL optimum lies at or beyond T = {1 / beta:g} (bounds {bounds}); "
+            "returning the bound",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return TemperatureFit(
+        temperature=1.0 / beta,
+        nll_before=nll_before,
+        nll_after=curve(beta)[0],
+        iterations=iterations,
+        at_bound=at_bound,
+    )
+
+
+def split_half(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random split of ``range(n)`` into a fit half and an evaluation half."""
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[: n // 2]), np.sort(perm[n // 2 :])

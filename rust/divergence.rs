@@ -1,0 +1,159 @@
+//! Per-example KL and Jensen-Shannon divergence between two models' softmax
+//! outputs at one temperature, in nats.
+
+use ndarray::ArrayView2;
+
+use crate::error::{check_len, KernelError};
+use crate::fastmath::ln_f32;
+use crate::logit::Logit;
+use crate::softmax::{check_inv_t, check_logits_shape, par_rows, prepare_row, Input, RowBuf};
+
+/// `kl[i] = KL(p_i || q_i)`, `js[i] = JS(p_i, q_i)`, both in nats.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Divergences {
+    pub kl: Vec<f64>,
+    pub js: Vec<f64>,
+}
+
+/// KL(p || q) = sum_k p_k (log p_k - log q_k) with 0 log 0 = 0, and
+/// JS(p, q) = KL(p || m)/2 + KL(q || m)/2 with m = (p + q)/2.
+///
+/// `log p` and `log q` come straight from the log-softmax in float64; only
+/// `log m` uses the float32 [`ln_f32`].
+pub fn divergences<P: Logit, Q: Logit>(
+    p_logits: ArrayView2<'_, P>,
+    q_logits: ArrayView2<'_, Q>,
+    inv_t: f64,
+    p_input: Input,
+    q_input: Input,
+    (p_name, q_name): (&str, &str),
+) -> Result<Divergences, KernelError> {
+    const F: &str = "divergence";
+    check_logits_shape(F, p_name, &p_logits)?;
+    check_logits_shape(F, q_name, &q_logits)?;
+    check_inv_t(F, inv_t)?;
+    let (n, k) = p_logits.dim();
+    check_len(
+        F,
+        &format!("{q_name} rows vs {p_name} rows"),
+        n,
+        q_logits.nrows(),
+    )?;
+    check_len(
+        F,
+        &format!("{q_name} classes vs {p_name} classes"),
+        k,
+        q_logits.ncols(),
+    )?;
+    let rows = par_rows(
+        n,
+        || (RowBuf::new(k), RowBuf::new(k)),
+        |i, (bp, bq)| {
+            let rp = prepare_row(F, p_name, i, p_logits.row(i), p_input, inv_t, bp)?;
+            let rq = prepare_row(F, q_name, i, q_logits.row(i), q_input, inv_t, bq)?;
+            let (lsp, lsq) = (rp.sum.ln(), rq.sum.ln());
+            let (ip, iq) = (1.0 / rp.sum, 1.0 / rq.sum);
+            let mut kl = 0.0f64;
+            let mut js = 0.0f64;
+            for c in 0..k {
+                let pk = bp.e[c] as f64 * ip;
+                let qk = bq.e[c] as f64 * iq;
+                let lp = (bp.x[c] - rp.max) * inv_t - lsp;
+                let lq = (bq.x[c] - rq.max) * inv_t - lsq;
+                let lm = ln_f32((0.5 * (pk + qk)) as f32) as f64;
+                if pk > 0.0 {
+                    kl += pk * (lp - lq);
+                    js += pk * (lp - lm);
+                }
+                if qk > 0.0 {
+                    js += qk * (lq - lm);
+                }
+            }
+            Ok((kl, 0.5 * js))
+        },
+    )?;
+    let (kl, js) = rows.into_iter().unzip();
+    Ok(Divergences { kl, js })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    const NAMES: (&str, &str) = ("p", "q");
+
+    fn softmax(z: &[f64]) -> Vec<f64> {
+        let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let s: f64 = z.iter().map(|v| (v - m).exp()).sum();
+        z.iter().map(|v| (v - m).exp() / s).collect()
+    }
+
+    fn kl(p: &[f64], q: &[f64]) -> f64 {
+        p.iter()
+            .zip(q)
+            .map(|(a, b)| if *a > 0.0 { a * (a.ln() - b.ln()) } else { 0.0 })
+            .sum()
+    }
+
+    #[test]
+    fn hand_computed() {
+        // p = [0.5, 0.5], q = [0.25, 0.75]
+        let p = array![[0.0f64, 0.0]];
+        let q = array![[0.0f64, 3.0f64.ln()]];
+        let d = divergences(p.view(), q.view(), 1.0, Input::Logits, Input::Logits, NAMES).unwrap();
+        let want_kl = 0.5 * (0.5f64 / 0.25).ln() + 0.5 * (0.5f64 / 0.75).ln();
+        assert!((d.kl[0] - want_kl).abs() < 1e-7);
+        let m = [0.375, 0.625];
+        let want_js = 0.5 * kl(&[0.5, 0.5], &m) + 0.5 * kl(&[0.25, 0.75], &m);
+        assert!((d.js[0] - want_js).abs() < 1e-7);
+    }
+
+    #[test]
+    fn identical_rows_give_zero_and_disjoint_give_ln2() {
+        let z = array![[1.0f32, 2.0, -3.0], [0.0, 0.0, 0.0]];
+        let d = divergences(z.view(), z.view(), 1.0, Input::Logits, Input::Logits, NAMES).unwrap();
+        for v in d.kl.iter().chain(&d.js) {
+            assert!(v.abs() < 1e-7, "{v}");
+        }
+        let p = array![[1.0f64, 0.0, 0.0]];
+        let q = array![[0.0f64, 0.5, 0.5]];
+        let probs = Input::Probs { atol: 1e-9 };
+        let d = divergences(p.view(), q.view(), 1.0, probs, probs, NAMES).unwrap();
+        assert!((d.js[0] - 2f64.ln()).abs() < 1e-7);
+        assert_eq!(d.kl[0], f64::INFINITY);
+    }
+
+    #[test]
+    fn matches_reference_with_temperature_and_mixed_dtypes() {
+        let p = array![[2.0f64, -1.0, 0.5, 7.0], [0.0, 40.0, -3.0, 1.0]];
+        let q = array![[1.5f32, 0.0, -0.5, 3.0], [1.0, -2.0, 30.0, 0.0]];
+        let t = 2.5;
+        let d = divergences(
+            p.view(),
+            q.view(),
+            1.0 / t,
+            Input::Logits,
+            Input::Logits,
+            NAMES,
+        )
+        .unwrap();
+        for i in 0..2 {
+            let ps = softmax(&p.row(i).iter().map(|v| v / t).collect::<Vec<_>>());
+            let qs = softmax(&q.row(i).iter().map(|&v| v as f64 / t).collect::<Vec<_>>());
+            let m: Vec<f64> = ps.iter().zip(&qs).map(|(a, b)| 0.5 * (a + b)).collect();
+            assert!((d.kl[i] - kl(&ps, &qs)).abs() < 1e-6);
+            let js = 0.5 * kl(&ps, &m) + 0.5 * kl(&qs, &m);
+            assert!((d.js[i] - js).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn shape_mismatch_is_an_error() {
+        let p = array![[0.0f64, 1.0]];
+        let q = array![[0.0f64, 1.0, 2.0]];
+        let e =
+            divergences(p.view(), q.view(), 1.0, Input::Logits, Input::Logits, NAMES).unwrap_err();
+        assert!(e.to_string().contains("classes"), "{e}");
+    }
+}

@@ -1,0 +1,416 @@
+//! Per-example softmax quantities: prediction, confidence, NLL and Brier.
+//!
+//! Each row is loaded as float64, shifted by its max and scaled by 1/T, then
+//! exponentiated in float32 ([`exp_f32`]); sums are float64.
+
+use ndarray::{ArrayView1, ArrayView2};
+use rayon::prelude::*;
+
+use crate::error::{check_labels, check_len, KernelError};
+use crate::fastmath::exp_f32;
+use crate::logit::{load_row, Logit};
+
+/// How to read the values of a row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Input {
+    /// Unnormalised logits: any finite values.
+    Logits,
+    /// Probabilities: finite, >= 0, each row summing to 1 within `atol`.
+    /// Zeros are allowed (their log is -inf).
+    Probs { atol: f64 },
+}
+
+/// Scratch space for one row, reused across the rows of a task.
+pub struct RowBuf {
+    /// The row's log-weights in float64 (logits, or log-probabilities).
+    pub x: Vec<f64>,
+    /// `exp((x - max) / T)` in float32.
+    pub e: Vec<f32>,
+}
+
+impl RowBuf {
+    pub fn new(k: usize) -> Self {
+        RowBuf {
+            x: vec![0.0; k],
+            e: vec![0.0; k],
+        }
+    }
+}
+
+/// What one pass over a row yields; probabilities are `e[k] / sum`.
+#[derive(Clone, Copy, Debug)]
+pub struct RowSoftmax {
+    pub max: f64,
+    /// First index of the max (NumPy's tie rule).
+    pub argmax: usize,
+    /// `sum_k exp((x_k - max) / T)`, >= 1.
+    pub sum: f64,
+}
+
+impl RowSoftmax {
+    /// `log p_k` for the row this was computed from.
+    #[inline]
+    pub fn log_prob(&self, x_k: f64, inv_t: f64) -> f64 {
+        (x_k - self.max) * inv_t - self.sum.ln()
+    }
+}
+
+/// Sums float32 values in float64 with four fixed lanes: faster than one
+/// dependency chain, and the order never changes, so neither does the result.
+#[inline]
+pub fn sum_f64(v: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut chunks = v.chunks_exact(4);
+    for c in &mut chunks {
+        for j in 0..4 {
+            acc[j] += c[j] as f64;
+        }
+    }
+    let mut tail = 0.0;
+    for &r in chunks.remainder() {
+        tail += r as f64;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// Loads row `i`, checks it, and fills `buf.e`. Argmax ignores the temperature.
+pub fn prepare_row<T: Logit>(
+    func: &'static str,
+    what: &str,
+    i: usize,
+    row: ArrayView1<'_, T>,
+    input: Input,
+    inv_t: f64,
+    buf: &mut RowBuf,
+) -> Result<RowSoftmax, KernelError> {
+    load_row(row, &mut buf.x);
+    let non_finite = |col: usize| KernelError::NonFinite {
+        func,
+        what: what.to_string(),
+        row: i,
+        col,
+    };
+    if let Input::Probs { atol } = input {
+        let mut total = 0.0;
+        for (col, &p) in buf.x.iter().enumerate() {
+            if !p.is_finite() {
+                return Err(non_finite(col));
+            }
+            if p < 0.0 {
+                return Err(KernelError::Invalid {
+                    func,
+                    message: format!(
+                        "{what} (probabilities) has a negative value {p} at row {i}, column {col}"
+                    ),
+                });
+            }
+            total += p;
+        }
+        if (total - 1.0).abs() > atol {
+            return Err(KernelError::Invalid {
+                func,
+                message: format!(
+                    "{what} (probabilities) row {i} sums to {total}, not 1 (tolerance {atol})"
+                ),
+            });
+        }
+        for v in buf.x.iter_mut() {
+            *v = v.ln();
+        }
+    } else if let Some(col) = buf.x.iter().position(|v| !v.is_finite()) {
+        return Err(non_finite(col));
+    }
+    let mut argmax = 0;
+    let mut max = buf.x[0];
+    for (k, &v) in buf.x.iter().enumerate().skip(1) {
+        if v > max {
+            max = v;
+            argmax = k;
+        }
+    }
+    for (e, &v) in buf.e.iter_mut().zip(buf.x.iter()) {
+        *e = exp_f32(((v - max) * inv_t) as f32);
+    }
+    let sum = sum_f64(&buf.e);
+    Ok(RowSoftmax { max, argmax, sum })
+}
+
+/// Rows per rayon task: big enough to amortise scheduling, small enough to balance.
+const ROWS_PER_TASK: usize = 256;
+
+/// Maps every row index through `f` in parallel, in row order, with one
+/// scratch value per task. The first error (lowest row) wins.
+pub fn par_rows<S, R, MS, F>(n: usize, make_scratch: MS, f: F) -> Result<Vec<R>, KernelError>
+where
+    R: Send,
+    MS: Fn() -> S + Sync,
+    F: Fn(usize, &mut S) -> Result<R, KernelError> + Sync,
+{
+    let n_tasks = n.div_ceil(ROWS_PER_TASK);
+    let parts: Vec<Result<Vec<R>, KernelError>> = (0..n_tasks)
+        .into_par_iter()
+        .map(|t| {
+            let mut scratch = make_scratch();
+            let lo = t * ROWS_PER_TASK;
+            let hi = (lo + ROWS_PER_TASK).min(n);
+            (lo..hi).map(|i| f(i, &mut scratch)).collect()
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+/// Checks the shape of a logits array: at least one row and two classes.
+pub fn check_logits_shape<T>(
+    func: &'static str,
+    what: &str,
+    logits: &ArrayView2<'_, T>,
+) -> Result<(), KernelError> {
+    if logits.nrows() == 0 {
+        return Err(KernelError::Empty {
+            func,
+            what: format!("{what} (no rows)"),
+        });
+    }
+    if logits.ncols() < 2 {
+        return Err(KernelError::Invalid {
+            func,
+            message: format!(
+                "{what} must have at least 2 classes (columns), got {}",
+                logits.ncols()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Per-example results of [`example_stats`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExampleStats {
+    pub pred: Vec<i64>,
+    /// Top-1 probability, `max_k p_k`.
+    pub conf: Vec<f64>,
+    /// `logsumexp(z/T) - z_y/T`; empty when no labels were given.
+    pub nll: Vec<f64>,
+    /// `sum_k (p_k - [k = y])^2`; empty when no labels were given.
+    pub brier: Vec<f64>,
+}
+
+/// Prediction, confidence and (with labels) NLL and Brier of every row at
+/// temperature `1 / inv_t`.
+/// `name` is the array's name in error messages.
+pub fn example_stats<T: Logit>(
+    logits: ArrayView2<'_, T>,
+    labels: Option<&[i64]>,
+    inv_t: f64,
+    input: Input,
+    name: &str,
+) -> Result<ExampleStats, KernelError> {
+    const F: &str = "example_stats";
+    check_logits_shape(F, name, &logits)?;
+    check_inv_t(F, inv_t)?;
+    let (n, k) = logits.dim();
+    if let Some(y) = labels {
+        check_len(F, &format!("labels length vs {name} rows"), n, y.len())?;
+        check_labels(F, "labels", y, k)?;
+    }
+    let rows = par_rows(
+        n,
+        || RowBuf::new(k),
+        |i, buf| {
+            let r = prepare_row(F, name, i, logits.row(i), input, inv_t, buf)?;
+            let conf = 1.0 / r.sum;
+            let scored = labels.map(|y| {
+                let y = y[i] as usize;
+                let nll = (r.max - buf.x[y]) * inv_t + r.sum.ln();
+                let sq: f64 = sum_sq_f64(&buf.e);
+                let p_y = buf.e[y] as f64 / r.sum;
+                let brier = sq / (r.sum * r.sum) - 2.0 * p_y + 1.0;
+                (nll, brier.max(0.0))
+            });
+            Ok((r.argmax as i64, conf, scored))
+        },
+    )?;
+    let mut out = ExampleStats {
+        pred: Vec::with_capacity(n),
+        conf: Vec::with_capacity(n),
+        ..Default::default()
+    };
+    for (pred, conf, scored) in rows {
+        out.pred.push(pred);
+        out.conf.push(conf);
+        if let Some((nll, brier)) = scored {
+            out.nll.push(nll);
+            out.brier.push(brier);
+        }
+    }
+    Ok(out)
+}
+
+/// `sum_k e_k^2` in float64 with fixed lanes.
+#[inline]
+fn sum_sq_f64(v: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut chunks = v.chunks_exact(4);
+    for c in &mut chunks {
+        for j in 0..4 {
+            let x = c[j] as f64;
+            acc[j] += x * x;
+        }
+    }
+    let mut tail = 0.0;
+    for &r in chunks.remainder() {
+        tail += (r as f64) * (r as f64);
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// A temperature must be finite and positive (checked as 1/T).
+pub fn check_inv_t(func: &'static str, inv_t: f64) -> Result<(), KernelError> {
+    if !(inv_t.is_finite() && inv_t > 0.0) {
+        return Err(KernelError::Invalid {
+            func,
+            message: format!("temperature must be finite and > 0, got {}", 1.0 / inv_t),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use half::f16;
+    use ndarray::{array, Array2};
+
+    fn reference(z: &[f64], y: usize, t: f64) -> (usize, f64, f64, f64) {
+        let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let s: f64 = z.iter().map(|v| ((v - m) / t).exp()).sum();
+        let p: Vec<f64> = z.iter().map(|v| ((v - m) / t).exp() / s).collect();
+        let arg = z.iter().position(|&v| v == m).unwrap();
+        let nll = s.ln() - (z[y] - m) / t;
+        let brier: f64 = p
+            .iter()
+            .enumerate()
+            .map(|(k, pk)| (pk - if k == y { 1.0 } else { 0.0 }).powi(2))
+            .sum();
+        (arg, p[arg], nll, brier)
+    }
+
+    #[test]
+    fn hand_computed_two_classes() {
+        // softmax([0, ln 3]) = [0.25, 0.75]
+        let z = array![[0.0f64, 3.0f64.ln()]];
+        let s = example_stats(z.view(), Some(&[0]), 1.0, Input::Logits, "logits").unwrap();
+        assert_eq!(s.pred, vec![1]);
+        assert!((s.conf[0] - 0.75).abs() < 1e-7);
+        assert!((s.nll[0] - 4.0f64.ln()).abs() < 1e-7);
+        // (0.25 - 1)^2 + 0.75^2 = 1.125
+        assert!((s.brier[0] - 1.125).abs() < 1e-7);
+    }
+
+    #[test]
+    fn matches_reference_at_temperatures() {
+        let z = array![
+            [1.0f64, -2.0, 0.5, 3.0],
+            [10.0, 10.0, -10.0, 0.0],
+            [1e4, -1e4, 0.0, 5.0]
+        ];
+        let y = [2i64, 1, 1];
+        for &t in &[0.5, 1.0, 4.0] {
+            let s = example_stats(z.view(), Some(&y), 1.0 / t, Input::Logits, "logits").unwrap();
+            for i in 0..3 {
+                let (arg, conf, nll, brier) =
+                    reference(z.row(i).as_slice().unwrap(), y[i] as usize, t);
+                assert_eq!(s.pred[i] as usize, arg);
+                assert!((s.conf[i] - conf).abs() < 1e-6);
+                assert!((s.nll[i] - nll).abs() < 1e-6 * nll.abs().max(1.0));
+                assert!((s.brier[i] - brier).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn ties_go_to_lowest_index() {
+        let z = array![[1.0f32, 2.0, 2.0], [0.0, 0.0, 0.0]];
+        let s = example_stats(z.view(), None, 1.0, Input::Logits, "logits").unwrap();
+        assert_eq!(s.pred, vec![1, 0]);
+        assert!(s.nll.is_empty());
+        assert!((s.conf[1] - 1.0 / 3.0).abs() < 1e-7);
+    }
+
+    #[test]
+    fn float16_and_strided_views_agree_with_f64() {
+        let z64 = array![[0.5f64, -1.25, 2.0], [3.0, 0.0, -4.0]];
+        let z16: Array2<f16> = z64.mapv(f16::from_f64);
+        let a = example_stats(z64.view(), Some(&[0, 1]), 1.0, Input::Logits, "logits").unwrap();
+        let b = example_stats(z16.view(), Some(&[0, 1]), 1.0, Input::Logits, "logits").unwrap();
+        assert_eq!(a, b); // these values are exact in float16
+        let zt = z64.t().to_owned();
+        let c = example_stats(zt.t(), Some(&[0, 1]), 1.0, Input::Logits, "logits").unwrap();
+        assert_eq!(a, c);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let z = array![[0.0f64, f64::NAN]];
+        let e = example_stats(z.view(), None, 1.0, Input::Logits, "logits").unwrap_err();
+        assert!(e.to_string().contains("row 0, column 1"), "{e}");
+        let z = array![[0.0f64, 1.0]];
+        let e = example_stats(z.view(), Some(&[2]), 1.0, Input::Logits, "logits").unwrap_err();
+        assert!(matches!(e, KernelError::OutOfRange { value: 2, .. }));
+        let e = example_stats(z.view(), Some(&[0, 1]), 1.0, Input::Logits, "logits").unwrap_err();
+        assert!(matches!(e, KernelError::LengthMismatch { .. }));
+        assert!(example_stats(z.view(), None, 0.0, Input::Logits, "logits").is_err());
+        let p = array![[0.5f64, 0.6]];
+        let e =
+            example_stats(p.view(), None, 1.0, Input::Probs { atol: 1e-6 }, "logits").unwrap_err();
+        assert!(e.to_string().contains("sums to"), "{e}");
+    }
+
+    #[test]
+    fn probabilities_with_zeros() {
+        let p = array![[0.25f64, 0.75, 0.0]];
+        let s = example_stats(
+            p.view(),
+            Some(&[0]),
+            1.0,
+            Input::Probs { atol: 1e-9 },
+            "logits",
+        )
+        .unwrap();
+        assert_eq!(s.pred, vec![1]);
+        assert!((s.conf[0] - 0.75).abs() < 1e-7);
+        assert!((s.nll[0] - 4.0f64.ln()).abs() < 1e-7);
+        let s = example_stats(
+            p.view(),
+            Some(&[2]),
+            1.0,
+            Input::Probs { atol: 1e-9 },
+            "logits",
+        )
+        .unwrap();
+        assert_eq!(s.nll[0], f64::INFINITY);
+    }
+
+    #[test]
+    fn same_result_on_any_thread_count() {
+        let n = 3000;
+        let z = Array2::from_shape_fn((n, 7), |(i, j)| {
+            ((i * 31 + j * 17) % 23) as f32 * 0.37 - 4.0
+        });
+        let y: Vec<i64> = (0..n).map(|i| (i % 7) as i64).collect();
+        let run = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    example_stats(z.view(), Some(&y), 0.7, Input::Logits, "logits").unwrap()
+                })
+        };
+        assert_eq!(run(1), run(3));
+    }
+}
