@@ -15,18 +15,47 @@ const EXP_MAX: f32 = 88.722_83;
 /// without a rounding instruction (SSE2 has none).
 const ROUND_MAGIC: f32 = 12_582_912.0;
 
+/// 1.5 * 2^52, the same trick in float64.
+const ROUND_MAGIC_F64: f64 = 6_755_399_441_055_744.0;
+
 /// `e^x` in float32; 0 for `x < -87.34` (including -inf), +inf above 88.72.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     let xc = x.clamp(EXP_MIN, EXP_MAX);
     let n = (xc * LOG2E + ROUND_MAGIC) - ROUND_MAGIC;
     let r = xc - n * LN2_HI - n * LN2_LO;
+    exp_reduced(r, n, x)
+}
+
+/// `e^x` for a float64 `x`, returned in float32. The range reduction
+/// `x = n ln 2 + r` runs in float64, so the result keeps ~1e-7 relative
+/// accuracy however large |x| is (rounding x itself to float32 first would
+/// cost |x| * 6e-8).
+#[inline(always)]
+pub fn exp_f64_to_f32(x: f64) -> f32 {
+    let xc = x.clamp(EXP_MIN as f64, EXP_MAX as f64);
+    let n = (xc * std::f64::consts::LOG2_E + ROUND_MAGIC_F64) - ROUND_MAGIC_F64;
+    let r = (xc - n * std::f64::consts::LN_2) as f32;
+    let v = exp_reduced(r, n as f32, 0.0);
+    if x < EXP_MIN as f64 {
+        0.0
+    } else if x > EXP_MAX as f64 {
+        f32::INFINITY
+    } else {
+        v
+    }
+}
+
+/// `e^r * 2^n` for |r| <= ln(2)/2; `x` only selects the out-of-range results.
+#[inline(always)]
+fn exp_reduced(r: f32, n: f32, x: f32) -> f32 {
     let r2 = r * r;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
         + 5.000_000_1e-1;
     let y = p * r2 + r + 1.0;
+    // 2^n built from its exponent bits; n >= -126 after the clamp.
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
     let v = y * scale;
     if x < EXP_MIN {
@@ -84,6 +113,22 @@ mod tests {
             x += 0.001_7;
         }
         assert!(worst < 3e-7, "worst relative error {worst}");
+    }
+
+    #[test]
+    fn exp_from_f64_keeps_relative_accuracy_for_large_arguments() {
+        let mut worst = 0.0f64;
+        let mut x = -87.0f64;
+        while x < 0.0 {
+            let got = exp_f64_to_f32(x) as f64;
+            let want = x.exp();
+            worst = worst.max(((got - want) / want).abs());
+            x += 0.000_731;
+        }
+        assert!(worst < 2e-7, "worst relative error {worst}");
+        assert_eq!(exp_f64_to_f32(-1e300), 0.0);
+        assert_eq!(exp_f64_to_f32(f64::NEG_INFINITY), 0.0);
+        assert_eq!(exp_f64_to_f32(0.0), 1.0);
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! Per-example softmax quantities: prediction, confidence, NLL and Brier.
 //!
 //! Each row is loaded as float64, shifted by its max and scaled by 1/T, then
-//! exponentiated in float32 ([`exp_f32`]); sums are float64.
+//! exponentiated to float32 ([`exp_f64_to_f32`]); sums are float64.
 
 use ndarray::{ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
 use crate::error::{check_labels, check_len, KernelError};
-use crate::fastmath::exp_f32;
+use crate::fastmath::exp_f64_to_f32;
 use crate::logit::{load_row, Logit};
 
 /// How to read the values of a row.
@@ -129,7 +129,7 @@ pub fn prepare_row<T: Logit>(
         }
     }
     for (e, &v) in buf.e.iter_mut().zip(buf.x.iter()) {
-        *e = exp_f32(((v - max) * inv_t) as f32);
+        *e = exp_f64_to_f32((v - max) * inv_t);
     }
     let sum = sum_f64(&buf.e);
     Ok(RowSoftmax { max, argmax, sum })
