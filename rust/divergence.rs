@@ -4,9 +4,40 @@
 use ndarray::ArrayView2;
 
 use crate::error::{check_len, KernelError};
-use crate::fastmath::ln_f32;
+use crate::fastmath::ln_inplace;
 use crate::logit::Logit;
-use crate::softmax::{check_inv_t, check_logits_shape, par_rows, prepare_row, Input, RowBuf};
+use crate::softmax::{check_inv_t, check_logits_shape, par_rows, prepare_row, sum4, Input, RowBuf};
+
+/// Per-task scratch: the two rows and the per-class terms.
+struct Scratch {
+    p: RowBuf,
+    q: RowBuf,
+    pk: Vec<f64>,
+    qk: Vec<f64>,
+    lp: Vec<f64>,
+    lq: Vec<f64>,
+    half_log: Vec<f32>,
+    kl_terms: Vec<f64>,
+    kl_weight: Vec<f64>,
+    js_terms: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(k: usize) -> Self {
+        Scratch {
+            p: RowBuf::new(k),
+            q: RowBuf::new(k),
+            pk: vec![0.0; k],
+            qk: vec![0.0; k],
+            lp: vec![0.0; k],
+            lq: vec![0.0; k],
+            half_log: vec![0.0; k],
+            kl_terms: vec![0.0; k],
+            kl_weight: vec![0.0; k],
+            js_terms: vec![0.0; k],
+        }
+    }
+}
 
 /// Above this `sum_k p_k |log p_k - log q_k|`, a row's KL is recomputed in float64.
 const KL_REFINE_WEIGHT: f64 = 2.0;
@@ -50,55 +81,59 @@ pub fn divergences<P: Logit, Q: Logit>(
     )?;
     let rows = par_rows(
         n,
-        || (RowBuf::new(k), RowBuf::new(k)),
-        |i, (bp, bq)| {
-            let rp = prepare_row(F, p_name, i, p_logits.row(i), p_input, inv_t, bp)?;
-            let rq = prepare_row(F, q_name, i, q_logits.row(i), q_input, inv_t, bq)?;
+        || Scratch::new(k),
+        |i, sc| {
+            let rp = prepare_row(F, p_name, i, p_logits.row(i), p_input, inv_t, &mut sc.p)?;
+            let rq = prepare_row(F, q_name, i, q_logits.row(i), q_input, inv_t, &mut sc.q)?;
             let (lsp, lsq) = (rp.sum.ln(), rq.sum.ln());
             let (ip, iq) = (1.0 / rp.sum, 1.0 / rq.sum);
-            let mut kl = 0.0f64;
-            let mut js = 0.0f64;
-            // Bound on KL's rounding error from float32 p: ~2e-7 * sum p |lp - lq|.
-            let mut kl_weight = 0.0f64;
+            // Pass 1: probabilities, log-probabilities and the argument of the
+            // bounded log: log m = log max(p, q) + log((1 + r) / 2), r = min/max.
             for c in 0..k {
-                let pk = bp.e[c] as f64 * ip;
-                let qk = bq.e[c] as f64 * iq;
-                let lp = (bp.x[c] - rp.max) * inv_t - lsp;
-                let lq = (bq.x[c] - rq.max) * inv_t - lsq;
-                if pk == 0.0 && qk == 0.0 {
-                    continue;
-                }
-                // log m = log max(p, q) + log((1 + r) / 2), r = min/max in [0, 1]:
-                // the float32 log only sees [0.5, 1], so its error stays ~4e-8
-                // absolute, and identical rows (r = 1) give exactly 0.
-                let (l_hi, r) = if pk >= qk { (lp, qk / pk) } else { (lq, pk / qk) };
-                let lm = l_hi + ln_f32((0.5 + 0.5 * r) as f32) as f64;
-                if pk > 0.0 {
-                    kl += pk * (lp - lq);
-                    kl_weight += pk * (lp - lq).abs();
-                    js += pk * (lp - lm);
-                }
-                if qk > 0.0 {
-                    js += qk * (lq - lm);
-                }
+                let pk = sc.p.e[c] as f64 * ip;
+                let qk = sc.q.e[c] as f64 * iq;
+                let (hi, lo) = if pk >= qk { (pk, qk) } else { (qk, pk) };
+                let r = if hi > 0.0 { lo / hi } else { 1.0 };
+                sc.pk[c] = pk;
+                sc.qk[c] = qk;
+                sc.lp[c] = (sc.p.x[c] - rp.max) * inv_t - lsp;
+                sc.lq[c] = (sc.q.x[c] - rq.max) * inv_t - lsq;
+                sc.half_log[c] = (0.5 + 0.5 * r) as f32;
             }
-            if kl_weight > KL_REFINE_WEIGHT {
+            // The float32 log only sees [0.5, 1]: error ~4e-8 absolute, and
+            // identical rows (r = 1) give exactly 0.
+            ln_inplace(&mut sc.half_log);
+            // Pass 2: per-class terms (selects, not branches, so it vectorises;
+            // 0 * log 0 terms are selected away).
+            for c in 0..k {
+                let (pk, qk, lp, lq) = (sc.pk[c], sc.qk[c], sc.lp[c], sc.lq[c]);
+                let lm = if pk >= qk { lp } else { lq } + sc.half_log[c] as f64;
+                let d = lp - lq;
+                sc.kl_terms[c] = if pk > 0.0 { pk * d } else { 0.0 };
+                sc.kl_weight[c] = if pk > 0.0 { pk * d.abs() } else { 0.0 };
+                let jp = if pk > 0.0 { pk * (lp - lm) } else { 0.0 };
+                let jq = if qk > 0.0 { qk * (lq - lm) } else { 0.0 };
+                sc.js_terms[c] = jp + jq;
+            }
+            let mut kl = sum4(&sc.kl_terms);
+            let js = 0.5 * sum4(&sc.js_terms);
+            // Rounding in float32 p costs KL about 2e-7 * sum p |log p - log q|.
+            if sum4(&sc.kl_weight) > KL_REFINE_WEIGHT {
                 // Far-apart rows (KL of many nats): redo KL with float64 p so the
                 // absolute error stays below 1e-6. JS needs no such care: its
                 // terms are bounded by ln 2.
-                kl = 0.0;
-                let sum_p: f64 = bp.x.iter().map(|&v| ((v - rp.max) * inv_t).exp()).sum();
+                let sum_p: f64 = sc.p.x.iter().map(|&v| ((v - rp.max) * inv_t).exp()).sum();
                 let lsp = sum_p.ln();
+                kl = 0.0;
                 for c in 0..k {
-                    let lp = (bp.x[c] - rp.max) * inv_t - lsp;
-                    let lq = (bq.x[c] - rq.max) * inv_t - lsq;
+                    let lp = (sc.p.x[c] - rp.max) * inv_t - lsp;
                     let pk = lp.exp();
                     if pk > 0.0 {
-                        kl += pk * (lp - lq);
+                        kl += pk * (lp - sc.lq[c]);
                     }
                 }
             }
-            Ok((kl, 0.5 * js))
+            Ok((kl, js))
         },
     )?;
     let (kl, js) = rows.into_iter().unzip();

@@ -15,48 +15,18 @@ const EXP_MAX: f32 = 88.722_83;
 /// without a rounding instruction (SSE2 has none).
 const ROUND_MAGIC: f32 = 12_582_912.0;
 
-/// 1.5 * 2^52, the same trick in float64.
-const ROUND_MAGIC_F64: f64 = 6_755_399_441_055_744.0;
-
 /// `e^x` in float32; 0 for `x < -87.34` (including -inf), +inf above 88.72.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     let xc = x.clamp(EXP_MIN, EXP_MAX);
-    let n = (xc * LOG2E + ROUND_MAGIC) - ROUND_MAGIC;
+    let shifted = xc * LOG2E + ROUND_MAGIC;
+    let n = shifted - ROUND_MAGIC;
     let r = xc - n * LN2_HI - n * LN2_LO;
-    exp_reduced(r, n, x)
-}
-
-/// `e^x` for a float64 `x`, returned in float32. The range reduction
-/// `x = n ln 2 + r` runs in float64, so the result keeps ~1e-7 relative
-/// accuracy however large |x| is (rounding x itself to float32 first would
-/// cost |x| * 6e-8).
-#[inline(always)]
-pub fn exp_f64_to_f32(x: f64) -> f32 {
-    let xc = x.clamp(EXP_MIN as f64, EXP_MAX as f64);
-    let n = (xc * std::f64::consts::LOG2_E + ROUND_MAGIC_F64) - ROUND_MAGIC_F64;
-    let r = (xc - n * std::f64::consts::LN_2) as f32;
-    let v = exp_reduced(r, n as f32, 0.0);
-    if x < EXP_MIN as f64 {
-        0.0
-    } else if x > EXP_MAX as f64 {
-        f32::INFINITY
-    } else {
-        v
-    }
-}
-
-/// `e^r * 2^n` for |r| <= ln(2)/2; `x` only selects the out-of-range results.
-#[inline(always)]
-fn exp_reduced(r: f32, n: f32, x: f32) -> f32 {
-    let r2 = r * r;
-    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
-        * r
-        + 5.000_000_1e-1;
-    let y = p * r2 + r + 1.0;
-    // 2^n built from its exponent bits; n >= -126 after the clamp.
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // n as an integer sits in the low mantissa bits of `shifted`; reading it
+    // from there avoids a saturating float-to-int cast that blocks SIMD.
+    let n_int = shifted.to_bits().wrapping_sub(ROUND_MAGIC.to_bits()) as i32;
+    let y = exp_poly(r);
+    let scale = f32::from_bits((n_int.wrapping_add(127) as u32) << 23);
     let v = y * scale;
     if x < EXP_MIN {
         0.0
@@ -65,6 +35,17 @@ fn exp_reduced(r: f32, n: f32, x: f32) -> f32 {
     } else {
         v
     }
+}
+
+/// `e^r` for |r| <= ln(2)/2 (Cephes minimax polynomial).
+#[inline(always)]
+fn exp_poly(r: f32) -> f32 {
+    let r2 = r * r;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 5.000_000_1e-1;
+    p * r2 + r + 1.0
 }
 
 /// Natural log in float32 for positive normal `x` (callers never pass 0:
@@ -98,6 +79,55 @@ pub fn ln_f32(x: f32) -> f32 {
     m + y + LN2_HI * e
 }
 
+/// Replaces each value by its `exp_f32`, with AVX2 where the CPU has it.
+///
+/// Both paths run the same operations in the same order (no FMA: Rust never
+/// fuses a multiply and an add on its own), so they give bit-identical results.
+pub fn exp_inplace(v: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { exp_inplace_avx2(v) };
+    }
+    exp_inplace_generic(v)
+}
+
+#[inline(always)]
+fn exp_inplace_generic(v: &mut [f32]) {
+    for x in v.iter_mut() {
+        *x = exp_f32(*x);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn exp_inplace_avx2(v: &mut [f32]) {
+    exp_inplace_generic(v)
+}
+
+/// Replaces each value by its `ln_f32`, with AVX2 where the CPU has it.
+pub fn ln_inplace(v: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { ln_inplace_avx2(v) };
+    }
+    ln_inplace_generic(v)
+}
+
+#[inline(always)]
+fn ln_inplace_generic(v: &mut [f32]) {
+    for x in v.iter_mut() {
+        *x = ln_f32(*x);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn ln_inplace_avx2(v: &mut [f32]) {
+    ln_inplace_generic(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,19 +146,17 @@ mod tests {
     }
 
     #[test]
-    fn exp_from_f64_keeps_relative_accuracy_for_large_arguments() {
-        let mut worst = 0.0f64;
-        let mut x = -87.0f64;
-        while x < 0.0 {
-            let got = exp_f64_to_f32(x) as f64;
-            let want = x.exp();
-            worst = worst.max(((got - want) / want).abs());
-            x += 0.000_731;
-        }
-        assert!(worst < 2e-7, "worst relative error {worst}");
-        assert_eq!(exp_f64_to_f32(-1e300), 0.0);
-        assert_eq!(exp_f64_to_f32(f64::NEG_INFINITY), 0.0);
-        assert_eq!(exp_f64_to_f32(0.0), 1.0);
+    fn simd_paths_are_bit_identical_to_scalar() {
+        let xs: Vec<f32> = (0..4099).map(|i| -90.0 + i as f32 * 0.0231).collect();
+        let mut a = xs.clone();
+        exp_inplace(&mut a);
+        let b: Vec<f32> = xs.iter().map(|&x| exp_f32(x)).collect();
+        assert_eq!(a, b);
+        let ys: Vec<f32> = (1..4099).map(|i| i as f32 * 0.000_37).collect();
+        let mut a = ys.clone();
+        ln_inplace(&mut a);
+        let b: Vec<f32> = ys.iter().map(|&x| ln_f32(x)).collect();
+        assert_eq!(a, b);
     }
 
     #[test]

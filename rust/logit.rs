@@ -17,7 +17,7 @@ pub trait Logit: Copy + Send + Sync + 'static {
 }
 
 impl Logit for f64 {
-    #[inline]
+    #[inline(always)]
     fn to_f64(self) -> f64 {
         self
     }
@@ -27,14 +27,14 @@ impl Logit for f64 {
 }
 
 impl Logit for f32 {
-    #[inline]
+    #[inline(always)]
     fn to_f64(self) -> f64 {
         self as f64
     }
 }
 
 impl Logit for f16 {
-    #[inline]
+    #[inline(always)]
     fn to_f64(self) -> f64 {
         f16::to_f64(self)
     }
@@ -45,7 +45,7 @@ impl Logit for f16 {
 }
 
 /// Copies one row (contiguous or strided) into `out` as float64.
-#[inline]
+#[inline(always)]
 pub fn load_row<T: Logit>(row: ArrayView1<'_, T>, out: &mut [f64]) {
     match row.as_slice() {
         Some(s) => T::load_slice(s, out),

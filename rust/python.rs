@@ -16,7 +16,7 @@ use crate::confusion::confusion_counts;
 use crate::divergence::divergences;
 use crate::error::KernelError;
 use crate::groups::group_sums;
-use crate::softmax::{example_stats, Input};
+use crate::softmax::{example_stats, predict, Input};
 use crate::temperature::nll_curve;
 
 impl From<KernelError> for PyErr {
@@ -152,6 +152,18 @@ fn example_stats_py<'py>(
         scored.then(|| s.nll.into_pyarray(py)),
         scored.then(|| s.brier.into_pyarray(py)),
     ))
+}
+
+/// Predicted class per row.
+#[pyfunction]
+#[pyo3(name = "predict", signature = (logits, name="logits"))]
+fn predict_py<'py>(
+    py: Python<'py>,
+    logits: &Bound<'py, PyUntypedArray>,
+    name: &str,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let p = with_view2!(logits, "logits", |v| run(py, || predict(v, name)))?;
+    Ok(p.into_pyarray(py))
 }
 
 /// Per-example (kl, js) in nats between p and q.
@@ -294,6 +306,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(example_stats_py, m)?)?;
+    m.add_function(wrap_pyfunction!(predict_py, m)?)?;
     m.add_function(wrap_pyfunction!(divergences_py, m)?)?;
     m.add_function(wrap_pyfunction!(nll_curve_py, m)?)?;
     m.add_function(wrap_pyfunction!(confusion_counts_py, m)?)?;

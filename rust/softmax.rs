@@ -1,13 +1,13 @@
 //! Per-example softmax quantities: prediction, confidence, NLL and Brier.
 //!
 //! Each row is loaded as float64, shifted by its max and scaled by 1/T, then
-//! exponentiated to float32 ([`exp_f64_to_f32`]); sums are float64.
+//! exponentiated in float32 ([`exp_inplace`]); sums are float64.
 
 use ndarray::{ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
 use crate::error::{check_labels, check_len, KernelError};
-use crate::fastmath::exp_f64_to_f32;
+use crate::fastmath::exp_inplace;
 use crate::logit::{load_row, Logit};
 
 /// How to read the values of a row.
@@ -49,15 +49,40 @@ pub struct RowSoftmax {
 
 impl RowSoftmax {
     /// `log p_k` for the row this was computed from.
-    #[inline]
+    #[inline(always)]
     pub fn log_prob(&self, x_k: f64, inv_t: f64) -> f64 {
         (x_k - self.max) * inv_t - self.sum.ln()
     }
 }
 
+/// True when no value is NaN or infinite (vectorises: no early exit).
+#[inline(always)]
+fn all_finite(x: &[f64]) -> bool {
+    x.iter().fold(true, |ok, v| ok & v.is_finite())
+}
+
+/// The max and the first index holding it (NumPy's tie rule). The max runs in
+/// four lanes so it vectorises; finite input makes the lane order irrelevant.
+#[inline(always)]
+pub fn max_and_argmax(x: &[f64]) -> (f64, usize) {
+    let mut lanes = [f64::NEG_INFINITY; 4];
+    let mut chunks = x.chunks_exact(4);
+    for c in &mut chunks {
+        for j in 0..4 {
+            lanes[j] = if c[j] > lanes[j] { c[j] } else { lanes[j] };
+        }
+    }
+    let mut max = lanes[0].max(lanes[1]).max(lanes[2].max(lanes[3]));
+    for &v in chunks.remainder() {
+        max = if v > max { v } else { max };
+    }
+    let argmax = x.iter().position(|&v| v == max).unwrap_or(0);
+    (max, argmax)
+}
+
 /// Sums float32 values in float64 with four fixed lanes: faster than one
 /// dependency chain, and the order never changes, so neither does the result.
-#[inline]
+#[inline(always)]
 pub fn sum_f64(v: &[f32]) -> f64 {
     let mut acc = [0.0f64; 4];
     let mut chunks = v.chunks_exact(4);
@@ -74,6 +99,7 @@ pub fn sum_f64(v: &[f32]) -> f64 {
 }
 
 /// Loads row `i`, checks it, and fills `buf.e`. Argmax ignores the temperature.
+#[inline(always)]
 pub fn prepare_row<T: Logit>(
     func: &'static str,
     what: &str,
@@ -117,22 +143,37 @@ pub fn prepare_row<T: Logit>(
         for v in buf.x.iter_mut() {
             *v = v.ln();
         }
-    } else if let Some(col) = buf.x.iter().position(|v| !v.is_finite()) {
+    } else if !all_finite(&buf.x) {
+        let col = buf.x.iter().position(|v| !v.is_finite()).unwrap_or(0);
         return Err(non_finite(col));
     }
-    let mut argmax = 0;
-    let mut max = buf.x[0];
-    for (k, &v) in buf.x.iter().enumerate().skip(1) {
-        if v > max {
-            max = v;
-            argmax = k;
-        }
-    }
+    let (max, argmax) = max_and_argmax(&buf.x);
+    // Shift and scale in float64, then exp in float32 (vectorised).
     for (e, &v) in buf.e.iter_mut().zip(buf.x.iter()) {
-        *e = exp_f64_to_f32((v - max) * inv_t);
+        *e = ((v - max) * inv_t) as f32;
     }
+    exp_inplace(&mut buf.e);
     let sum = sum_f64(&buf.e);
     Ok(RowSoftmax { max, argmax, sum })
+}
+
+/// Runs `f` compiled for AVX2 when the CPU has it (x86-64 baseline otherwise).
+/// Same operations either way (Rust never fuses multiply-add by itself), so
+/// the results are bit-identical; only the vector width changes.
+#[inline(always)]
+pub fn with_best_simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { run_avx2(f) };
+    }
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn run_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 /// Rows per rayon task: big enough to amortise scheduling, small enough to balance.
@@ -153,7 +194,10 @@ where
             let mut scratch = make_scratch();
             let lo = t * ROWS_PER_TASK;
             let hi = (lo + ROWS_PER_TASK).min(n);
-            (lo..hi).map(|i| f(i, &mut scratch)).collect()
+            with_best_simd(
+                #[inline(always)]
+                || (lo..hi).map(|i| f(i, &mut scratch)).collect(),
+            )
         })
         .collect();
     let mut out = Vec::with_capacity(n);
@@ -250,8 +294,50 @@ pub fn example_stats<T: Logit>(
     Ok(out)
 }
 
+/// Sums float64 values with four fixed lanes (same reasons as [`sum_f64`]).
+#[inline(always)]
+pub fn sum4(v: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut chunks = v.chunks_exact(4);
+    for c in &mut chunks {
+        for j in 0..4 {
+            acc[j] += c[j];
+        }
+    }
+    let mut tail = 0.0;
+    for &r in chunks.remainder() {
+        tail += r;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// Predicted class of every row (argmax, ties to the lowest index), after the
+/// same finiteness check as every other kernel; no exponentials needed.
+pub fn predict<T: Logit>(logits: ArrayView2<'_, T>, name: &str) -> Result<Vec<i64>, KernelError> {
+    const F: &str = "predict";
+    check_logits_shape(F, name, &logits)?;
+    let k = logits.ncols();
+    par_rows(
+        logits.nrows(),
+        || vec![0.0f64; k],
+        |i, x| {
+            load_row(logits.row(i), x);
+            if !all_finite(x) {
+                let col = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
+                return Err(KernelError::NonFinite {
+                    func: F,
+                    what: name.to_string(),
+                    row: i,
+                    col,
+                });
+            }
+            Ok(max_and_argmax(x).1 as i64)
+        },
+    )
+}
+
 /// `sum_k e_k^2` in float64 with fixed lanes.
-#[inline]
+#[inline(always)]
 fn sum_sq_f64(v: &[f32]) -> f64 {
     let mut acc = [0.0f64; 4];
     let mut chunks = v.chunks_exact(4);
@@ -330,6 +416,15 @@ mod tests {
                 assert!((s.brier[i] - brier).abs() < 1e-6);
             }
         }
+    }
+
+    #[test]
+    fn predict_matches_example_stats() {
+        let z = array![[1.0f32, 2.0, 2.0], [0.0, 0.0, 0.0], [-5.0, 3.0, 2.9]];
+        let s = example_stats(z.view(), None, 1.0, Input::Logits, "logits").unwrap();
+        assert_eq!(predict(z.view(), "logits").unwrap(), s.pred);
+        let bad = array![[1.0f32, f32::INFINITY]];
+        assert!(predict(bad.view(), "logits").is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ def example_stats(
     npt.NDArray[np.float64] | None,
     npt.NDArray[np.float64] | None,
 ]: ...
+def predict(logits: npt.NDArray[np.floating], name: str = "logits") -> npt.NDArray[np.int64]: ...
 def divergences(
     p_logits: npt.NDArray[np.floating],
     q_logits: npt.NDArray[np.floating],

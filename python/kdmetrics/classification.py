@@ -33,7 +33,7 @@ def predictions(func: str, labels: Any, logits_or_preds: Any, n_classes: int | N
             raise ValueError(
                 f"{func}: n_classes={n_classes} but logits has {z.shape[1]} classes"
             )
-        pred, _, _, _ = call_core(func, _core.example_stats, z, None, 1.0)
+        pred = call_core(func, _core.predict, z)
         return y, pred, z.shape[1]
     if arr.ndim != 1:
         raise ValueError(
