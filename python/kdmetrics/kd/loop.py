@@ -550,7 +550,7 @@ def train(
                 if not torch.isfinite(out.loss.detach()).item():
                     terms = {k2: float(v) for k2, v in out.terms.items()}
                     raise FloatingPointError(
-                        f"train: non-finite loss {float(out.loss)} at epoch {epoch + 1}, batch {i + 1} "
+                        f"train: non-finite loss {float(out.loss.detach())} at epoch {epoch + 1}, batch {i + 1} "
                         f"(optimizer step {step}); terms {terms}. Lower lr, set clip_norm, or check inputs"
                     )
                 (out.loss / cfg.grad_accum).backward()

@@ -253,7 +253,7 @@ class TeacherLogits:
                 hint = " (same ids in another order: save the teacher in the training set's order)"
             raise ValueError(
                 f"{func}: {self.name}: ids differ from the training set at position {bad} "
-                f"({self.ids[bad]!r} vs {want[bad]!r}){hint}"
+                f"({self.ids[bad].item()!r} vs {want[bad].item()!r}){hint}"
             )
         if self.n_examples != want.shape[0]:
             raise ValueError(
