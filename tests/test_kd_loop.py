@@ -6,13 +6,12 @@ import os
 import subprocess
 import sys
 
+import kdmetrics
 import numpy as np
 import pytest
 from _kd_torch import torch
-
-import kdmetrics  # noqa: E402
-from kdmetrics.cli import main  # noqa: E402
-from kdmetrics.kd import (  # noqa: E402
+from kdmetrics.cli import main
+from kdmetrics.kd import (
     MLP,
     FeatureDataset,
     TeacherLogits,
@@ -49,8 +48,11 @@ def problem(tmp_path_factory):
     for name, (a, b, i) in {"train": (x, y, ids), "val": (xv, yv, vids)}.items():
         np.savez(d / f"{name}.npz", features=a, labels=b, ids=i)
     return {
-        "train": FeatureDataset(x, y, ids), "val": FeatureDataset(xv, yv, vids), "dir": d,
-        "teacher": str(d / "teacher.npz"), "teacher_val": str(d / "teacher_val.npz"),
+        "train": FeatureDataset(x, y, ids),
+        "val": FeatureDataset(xv, yv, vids),
+        "dir": d,
+        "teacher": str(d / "teacher.npz"),
+        "teacher_val": str(d / "teacher_val.npz"),
     }
 
 
@@ -129,8 +131,13 @@ def final_weights(out_dir):
 def test_resume_reproduces_uninterrupted_run(problem, tmp_path):
     def run(out, **kw):
         c = cfg(loss="kd", epochs=3, out_dir=str(out), clip_norm=1.0, grad_accum=2, **kw)
-        return train(lambda: MLP(D, K, (16,), dropout=0.2), problem["train"], problem["val"], c,
-                     teachers=[problem["teacher"]])
+        return train(
+            lambda: MLP(D, K, (16,), dropout=0.2),
+            problem["train"],
+            problem["val"],
+            c,
+            teachers=[problem["teacher"]],
+        )
 
     full = run(tmp_path / "full")
     part = run(tmp_path / "part", stop_after_epoch=1)
@@ -158,8 +165,14 @@ def test_resume_refuses_changed_config(problem, tmp_path):
 
 def test_prediction_file_matches_logged_metrics(problem, tmp_path):
     c = cfg(loss="kd", epochs=3, out_dir=str(tmp_path), model_name="kd-s0", tier_sizes=(1, 2))
-    res = train(lambda: MLP(D, K, (16,)), problem["train"], problem["val"], c,
-                teachers=[problem["teacher"]], val_teachers=[problem["teacher_val"]])
+    res = train(
+        lambda: MLP(D, K, (16,)),
+        problem["train"],
+        problem["val"],
+        c,
+        teachers=[problem["teacher"]],
+        val_teachers=[problem["teacher_val"]],
+    )
     pred = kdmetrics.load_predictions(res.predictions_path)
     m = res.best_metrics
     assert kdmetrics.macro_f1(pred.labels, pred.logits) == m["macro_f1"]
@@ -170,9 +183,13 @@ def test_prediction_file_matches_logged_metrics(problem, tmp_path):
     teacher = TeacherLogits.open(problem["teacher_val"]).logits
     assert m["agreement"] == float((pred.logits.argmax(1) == teacher.argmax(1)).mean())
     assert pred.metadata["model"] == "kd-s0" and pred.metadata["loss"] == "kd"
-    assert pred.metadata["T"] == 4.0 and pred.metadata["alpha"] == 0.9 and pred.metadata["seed"] == 0
+    assert (
+        pred.metadata["T"] == 4.0 and pred.metadata["alpha"] == 0.9 and pred.metadata["seed"] == 0
+    )
     np.testing.assert_array_equal(pred.ids, problem["val"].ids)
-    np.testing.assert_array_equal(pred.train_counts, np.bincount(problem["train"].labels, minlength=K))
+    np.testing.assert_array_equal(
+        pred.train_counts, np.bincount(problem["train"].labels, minlength=K)
+    )
     # best.pt holds the weights that produced the file.
     np.testing.assert_array_equal(predict_logits(res.model, problem["val"]), pred.logits)
     best = [h for h in res.history if h["epoch"] == res.best_epoch][0]
@@ -210,10 +227,37 @@ def test_nan_loss_stops_with_clear_error(problem):
 
 def cli_args(problem, out, *extra):
     d = problem["dir"]
-    return ["train", "--train", str(d / "train.npz"), "--val", str(d / "val.npz"),
-            "--teacher", problem["teacher"], "--loss", "kd", "--T", "4", "--alpha", "0.9",
-            "--epochs", "2", "--batch-size", "32", "--lr", "3e-3", "--warmup-frac", "0.1",
-            "--hidden", "16", "--no-progress", "--device", "cpu", "--out", str(out), *extra]
+    return [
+        "train",
+        "--train",
+        str(d / "train.npz"),
+        "--val",
+        str(d / "val.npz"),
+        "--teacher",
+        problem["teacher"],
+        "--loss",
+        "kd",
+        "--T",
+        "4",
+        "--alpha",
+        "0.9",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--lr",
+        "3e-3",
+        "--warmup-frac",
+        "0.1",
+        "--hidden",
+        "16",
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def test_cli_train(problem, tmp_path, capsys):
@@ -231,8 +275,10 @@ def test_cli_train_without_torch(problem, tmp_path, monkeypatch, capsys):
 
 
 def test_import_kdmetrics_does_not_import_torch():
-    code = ("import sys, kdmetrics, kdmetrics.cli, kdmetrics.kd; kdmetrics.cli.build_parser(); "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys, kdmetrics, kdmetrics.cli, kdmetrics.kd; kdmetrics.cli.build_parser(); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     env = {**os.environ, "PYTHONPATH": PYTHON_DIR}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
 
@@ -242,14 +288,24 @@ def test_ddp_two_processes_match_one(problem, tmp_path):
     global batch as the 1-process run, so the metrics agree to float rounding."""
     assert main(cli_args(problem, tmp_path / "one")) == 0
     env = {**os.environ, "PYTHONPATH": PYTHON_DIR, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "kdmetrics.cli", *cli_args(problem, tmp_path / "two")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "kdmetrics.cli",
+        *cli_args(problem, tmp_path / "two"),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     one = kdmetrics.load_predictions(tmp_path / "one" / "student_val.npz")
     two = kdmetrics.load_predictions(tmp_path / "two" / "student_val.npz")
     np.testing.assert_allclose(two.logits, one.logits, atol=1e-4)
     assert kdmetrics.nll(two.labels, two.logits) == pytest.approx(
-        kdmetrics.nll(one.labels, one.logits), abs=1e-5)
+        kdmetrics.nll(one.labels, one.logits), abs=1e-5
+    )
     start = read_log(tmp_path / "two" / "log.jsonl")[0]
     assert start["world_size"] == 2

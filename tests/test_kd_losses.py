@@ -3,10 +3,7 @@
 import numpy as np
 import pytest
 from _kd_torch import torch
-
-import torch.nn.functional as F  # noqa: E402  (after the skip-or-fail import)
-
-from kdmetrics.kd import (  # noqa: E402
+from kdmetrics.kd import (
     ce_loss,
     dkd_loss,
     dkd_warmup_factor,
@@ -15,6 +12,7 @@ from kdmetrics.kd import (  # noqa: E402
     multi_teacher_kd_loss,
 )
 
+F = torch.nn.functional
 torch.set_num_threads(1)
 
 
@@ -129,7 +127,9 @@ def broken_variants(s, t, y, T, alpha):
     kl = F.kl_div(log_q, p, reduction="batchmean")
     return {
         # F.kl_div expects log-probabilities as input; softmax silently gives another number.
-        "softmax_student": alpha * T**2 * F.kl_div(F.softmax(s / T, dim=1), p, reduction="batchmean")
+        "softmax_student": alpha
+        * T**2
+        * F.kl_div(F.softmax(s / T, dim=1), p, reduction="batchmean")
         + (1 - alpha) * ce,
         "reversed_kl": alpha * T**2 * F.kl_div(log_p, log_q.exp(), reduction="batchmean")
         + (1 - alpha) * ce,
@@ -160,16 +160,25 @@ def test_kd_under_bf16_autocast_is_float32():
         assert s.dtype == torch.bfloat16
         out = kd_loss(s, teacher, y, T=2.0, alpha=0.7)
     assert out.loss.dtype == torch.float32
-    ref = np_kd(s.float().detach().numpy().astype(np.float64),
-                teacher.float().numpy().astype(np.float64), y.numpy(), 2.0, 0.7)
+    ref = np_kd(
+        s.float().detach().numpy().astype(np.float64),
+        teacher.float().numpy().astype(np.float64),
+        y.numpy(),
+        2.0,
+        0.7,
+    )
     assert out.loss.item() == pytest.approx(ref, rel=1e-5)
 
 
 @pytest.mark.parametrize(
     "kwargs,match",
-    [({"T": 0.0, "alpha": 0.5}, "T must"), ({"T": -1.0, "alpha": 0.5}, "T must"),
-     ({"T": float("nan"), "alpha": 0.5}, "T must"), ({"T": 2.0, "alpha": 1.5}, "alpha must"),
-     ({"T": 2.0, "alpha": -0.1}, "alpha must")],
+    [
+        ({"T": 0.0, "alpha": 0.5}, "T must"),
+        ({"T": -1.0, "alpha": 0.5}, "T must"),
+        ({"T": float("nan"), "alpha": 0.5}, "T must"),
+        ({"T": 2.0, "alpha": 1.5}, "alpha must"),
+        ({"T": 2.0, "alpha": -0.1}, "alpha must"),
+    ],
 )
 def test_kd_rejects_bad_hyperparameters(kwargs, match):
     s, t, y = batch(0)
@@ -257,8 +266,9 @@ def test_multi_matches_reference(strategy):
 def test_strategies_give_different_targets():
     s, ts, y = batch(11, n_teachers=2)
     vals = {
-        st: multi_teacher_kd_loss(tt(s), tt(ts), torch.tensor(y), T=2.0, alpha=1.0, strategy=st)
-        .loss.item()
+        st: multi_teacher_kd_loss(
+            tt(s), tt(ts), torch.tensor(y), T=2.0, alpha=1.0, strategy=st
+        ).loss.item()
         for st in ("split", "fused", "logit-average")
     }
     assert len({round(v, 8) for v in vals.values()}) == 3
@@ -312,7 +322,9 @@ def test_multi_rejects_bad_arguments():
     with pytest.raises(ValueError, match="weights must have shape"):
         multi_teacher_kd_loss(tt(s), tt(ts), torch.tensor(y), T=2.0, alpha=0.5, weights=[1.0])
     with pytest.raises(ValueError, match="teacher_logits\\[1\\] has shape"):
-        multi_teacher_kd_loss(tt(s), [tt(ts[0]), tt(ts[1])[:, :3]], torch.tensor(y), T=2.0, alpha=0.5)
+        multi_teacher_kd_loss(
+            tt(s), [tt(ts[0]), tt(ts[1])[:, :3]], torch.tensor(y), T=2.0, alpha=0.5
+        )
 
 
 # ---------------------------------------------------------------- gradients
@@ -324,13 +336,15 @@ LOSSES = {
     "hard": lambda s, t, y: hard_kd_loss(s, t[0], y, alpha=0.7).loss,
     "dkd": lambda s, t, y: dkd_loss(s, t[0], y, T=2.0, alpha=1.0, beta=4.0).loss,
     "split": lambda s, t, y: multi_teacher_kd_loss(s, t, y, T=2.0, alpha=0.7).loss,
-    "fused": lambda s, t, y: multi_teacher_kd_loss(s, t, y, T=2.0, alpha=0.7, strategy="fused").loss,
-    "logit-average": lambda s, t, y: multi_teacher_kd_loss(
-        s, t, y, T=2.0, alpha=0.7, strategy="logit-average"
-    ).loss,
-    "multi-dkd": lambda s, t, y: multi_teacher_kd_loss(
-        s, t, y, T=2.0, alpha=0.7, strategy="fused", base="dkd"
-    ).loss,
+    "fused": lambda s, t, y: (
+        multi_teacher_kd_loss(s, t, y, T=2.0, alpha=0.7, strategy="fused").loss
+    ),
+    "logit-average": lambda s, t, y: (
+        multi_teacher_kd_loss(s, t, y, T=2.0, alpha=0.7, strategy="logit-average").loss
+    ),
+    "multi-dkd": lambda s, t, y: (
+        multi_teacher_kd_loss(s, t, y, T=2.0, alpha=0.7, strategy="fused", base="dkd").loss
+    ),
 }
 
 

@@ -5,9 +5,8 @@ import warnings
 import numpy as np
 import pytest
 from _kd_torch import torch
-
-from kdmetrics import ids_sha256  # noqa: E402
-from kdmetrics.kd import (  # noqa: E402
+from kdmetrics import ids_sha256
+from kdmetrics.kd import (
     NearChanceTeacherWarning,
     TeacherLogits,
     check_teachers,
@@ -78,7 +77,9 @@ def test_truncated_teacher_is_refused(tmp_path, data):
     logits, labels, ids = data
     save_teacher_logits(tmp_path / "t.npz", logits[:-10], ids[:-10])
     t = TeacherLogits.open(tmp_path / "t.npz")
-    with pytest.raises(ValueError, match="has 290 rows but the training set has 300; first unmatched position 290"):
+    with pytest.raises(
+        ValueError, match="has 290 rows but the training set has 300; first unmatched position 290"
+    ):
         t.check_aligned(ids, labels=labels, n_classes=K)
 
 

@@ -28,10 +28,18 @@ def _floats(text: str) -> list[float]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", required=True, help="training set .npz (features, labels, ids)")
     p.add_argument("--val", required=True, help="validation set .npz (features, labels, ids)")
-    p.add_argument("--teacher", action="append", default=[],
-                   help="teacher logits on the training set (.npz or .npy); repeat for several")
-    p.add_argument("--val-teacher", action="append", default=[],
-                   help="teacher logits on the validation set (agreement and KL with the teacher)")
+    p.add_argument(
+        "--teacher",
+        action="append",
+        default=[],
+        help="teacher logits on the training set (.npz or .npy); repeat for several",
+    )
+    p.add_argument(
+        "--val-teacher",
+        action="append",
+        default=[],
+        help="teacher logits on the validation set (agreement and KL with the teacher)",
+    )
     p.add_argument("--loss", choices=LOSSES, default="kd")
     p.add_argument("--T", type=float, default=4.0, help="temperature")
     p.add_argument("--alpha", type=float, default=0.9, help="weight of the distillation term")
@@ -54,8 +62,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--tier-sizes", type=_ints, default=(20, 40), help="head,mid class counts")
-    p.add_argument("--n-classes", type=int,
-                   help="class count (default: the teacher's, else the largest label + 1)")
+    p.add_argument(
+        "--n-classes",
+        type=int,
+        help="class count (default: the teacher's, else the largest label + 1)",
+    )
     p.add_argument("--model-name", default="student")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/latest.pt")
@@ -71,7 +82,11 @@ def run(args: argparse.Namespace) -> int:
     # Under torchrun, join the process group (gloo on CPU, nccl on CUDA).
 
     joined = False
-    if "RANK" in os.environ and "WORLD_SIZE" in os.environ and not torch.distributed.is_initialized():
+    if (
+        "RANK" in os.environ
+        and "WORLD_SIZE" in os.environ
+        and not torch.distributed.is_initialized()
+    ):
         backend = "nccl" if torch.cuda.is_available() and args.device != "cpu" else "gloo"
         torch.distributed.init_process_group(backend)
         joined = True
@@ -97,19 +112,39 @@ def _train(args: argparse.Namespace) -> int:
 
         n_classes = TeacherLogits.open(args.teacher[0]).n_classes
     config = TrainConfig(
-        loss=args.loss, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        weight_decay=args.weight_decay, warmup_frac=args.warmup_frac, T=args.T, alpha=args.alpha,
-        dkd_alpha=args.dkd_alpha, dkd_beta=args.dkd_beta, dkd_warmup_epochs=args.dkd_warmup_epochs,
-        grad_accum=args.grad_accum, clip_norm=args.clip_norm, seed=args.seed,
-        eval_every=args.eval_every, device=args.device, num_workers=args.num_workers,
-        progress=not args.no_progress, out_dir=args.out, model_name=args.model_name,
-        tier_sizes=tuple(args.tier_sizes), teacher_weights=args.teacher_weights,
-        multi_strategy=args.multi_strategy, resume=args.resume,
+        loss=args.loss,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_frac=args.warmup_frac,
+        T=args.T,
+        alpha=args.alpha,
+        dkd_alpha=args.dkd_alpha,
+        dkd_beta=args.dkd_beta,
+        dkd_warmup_epochs=args.dkd_warmup_epochs,
+        grad_accum=args.grad_accum,
+        clip_norm=args.clip_norm,
+        seed=args.seed,
+        eval_every=args.eval_every,
+        device=args.device,
+        num_workers=args.num_workers,
+        progress=not args.no_progress,
+        out_dir=args.out,
+        model_name=args.model_name,
+        tier_sizes=tuple(args.tier_sizes),
+        teacher_weights=args.teacher_weights,
+        multi_strategy=args.multi_strategy,
+        resume=args.resume,
     )
     hidden, dropout, d = tuple(args.hidden), args.dropout, train_set.n_features
     result = train(
-        lambda: MLP(d, n_classes, hidden, dropout), train_set, val_set, config,
-        teachers=args.teacher or None, val_teachers=args.val_teacher or None,
+        lambda: MLP(d, n_classes, hidden, dropout),
+        train_set,
+        val_set,
+        config,
+        teachers=args.teacher or None,
+        val_teachers=args.val_teacher or None,
     )
     if result.predictions_path is not None:
         m = result.best_metrics

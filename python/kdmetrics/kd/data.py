@@ -47,7 +47,8 @@ class FeatureDataset(Dataset):
             missing = [k for k in ("features", "labels") if k not in npz.files]
             if missing:
                 raise ValueError(
-                    f"FeatureDataset.from_npz: {p}: missing key(s) {missing}; found {sorted(npz.files)}"
+                    f"FeatureDataset.from_npz: {p}: missing key(s) {missing}; "
+                    f"found {sorted(npz.files)}"
                 )
             return cls(npz["features"], npz["labels"], npz["ids"] if "ids" in npz.files else None)
 

@@ -260,7 +260,9 @@ def validation_metrics(
 
 
 def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state(legacy=False)
+    # The legacy global NumPy RNG is what user code (augmentations) draws from:
+    # checkpointed so a resumed run continues it.
+    np_state = np.random.get_state(legacy=False)  # noqa: NPY002
     state = {
         "torch": torch.get_rng_state(),
         "numpy": {
@@ -279,7 +281,7 @@ def _rng_state() -> dict[str, Any]:
 def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
-    np.random.set_state(
+    np.random.set_state(  # noqa: NPY002
         {
             "bit_generator": "MT19937",
             "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
@@ -373,7 +375,8 @@ def train(
     tlist = _open_teachers(teachers)
     if cfg.loss in ("kd", "hard", "dkd") and len(tlist) != 1:
         raise ValueError(
-            f"train: loss={cfg.loss!r} needs exactly one teacher, got {len(tlist)} (use loss='multi')"
+            f"train: loss={cfg.loss!r} needs exactly one teacher, got {len(tlist)} "
+            "(use loss='multi')"
         )
     if cfg.loss == "multi" and not tlist:
         raise ValueError("train: loss='multi' needs at least one teacher")
@@ -468,7 +471,7 @@ def train(
         log.write({"event": "resume", "epoch": start_epoch, "step": step, "from": latest})
     else:
         torch.manual_seed(cfg.seed + 1)  # training randomness (dropout), apart from init
-        np.random.seed(cfg.seed)
+        np.random.seed(cfg.seed)  # noqa: NPY002  (user code's global RNG, see _rng_state)
         random.seed(cfg.seed)
         log.write(
             {
@@ -550,8 +553,9 @@ def train(
                 if not torch.isfinite(out.loss.detach()).item():
                     terms = {k2: float(v) for k2, v in out.terms.items()}
                     raise FloatingPointError(
-                        f"train: non-finite loss {float(out.loss.detach())} at epoch {epoch + 1}, batch {i + 1} "
-                        f"(optimizer step {step}); terms {terms}. Lower lr, set clip_norm, or check inputs"
+                        f"train: non-finite loss {float(out.loss.detach())} at epoch {epoch + 1}, "
+                        f"batch {i + 1} (optimizer step {step}); terms {terms}. "
+                        "Lower lr, set clip_norm, or check inputs"
                     )
                 (out.loss / cfg.grad_accum).backward()
             for name, v in {"loss": out.loss.detach(), **out.terms}.items():

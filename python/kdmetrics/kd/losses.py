@@ -360,7 +360,7 @@ def multi_teacher_kd_loss(
             else:
                 target = (w[:, :, None] * t).sum(0)
             combined = [rows.mean() for rows in per_teacher_rows(target)]
-        for name, value in zip(names, combined):
+        for name, value in zip(names, combined, strict=True):
             terms[name] = value.detach()
         if base == "kd":
             loss = alpha * T * T * combined[0] + (1.0 - alpha) * ce
