@@ -206,6 +206,31 @@ def test_multi_teacher_logs_each_teacher(problem, tmp_path):
     assert {"train_kl_t0", "train_kl_t1", "train_ce"} <= set(res.history[0])
 
 
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"loss": "hard", "alpha": 0.5},
+        {"loss": "dkd", "dkd_warmup_epochs": 2},
+        {"loss": "multi", "multi_strategy": "fused", "multi_base": "dkd"},
+        {"loss": "multi", "multi_strategy": "logit-average"},
+    ],
+)
+def test_other_losses_train_with_progress_bar(problem, kw, capsys):
+    # progress=True is the default path: it must raise no warnings (filterwarnings=error).
+    t = problem["teacher"]
+    teachers = [t, t] if kw["loss"] == "multi" else [t]
+    res = train(
+        lambda: MLP(D, K, (8,)),
+        problem["train"],
+        problem["val"],
+        cfg(epochs=2, progress=True, **kw),
+        teachers=teachers,
+    )
+    h = res.history[-1]
+    assert np.isfinite(h["train_loss"]) and np.isfinite(h["val_nll"])
+    assert "epoch 2/2" in capsys.readouterr().err
+
+
 def test_misaligned_teacher_refused_by_train(problem, tmp_path):
     ids = problem["train"].ids
     path = tmp_path / "bad.npz"

@@ -524,7 +524,7 @@ def train(
             warmup=warm,
         )
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # the plain bar: tqdm.auto warns in notebooks without ipywidgets
 
     lower = cfg.select_metric in LOWER_IS_BETTER
     stopped = False
@@ -650,10 +650,12 @@ def train(
             stopped = True
             break
 
-    # Best weights back into the model (every rank reads the same best.pt).
-    if not stopped and best["epoch"] is not None:
-        if ckpt_dir is not None:
-            net.load_state_dict(load_checkpoint(os.path.join(ckpt_dir, "best.pt"))["model"])
+    # Best weights back into the model; every rank reads the same best.pt (rank 0
+    # wrote it before the end-of-epoch barrier).
+    best_path = os.path.join(ckpt_dir, "best.pt") if ckpt_dir else None
+    if not stopped:
+        if best_path is not None and os.path.exists(best_path):
+            net.load_state_dict(load_checkpoint(best_path)["model"])
         elif best_state is not None:
             net.load_state_dict(best_state)
     pred_path = None
@@ -675,7 +677,7 @@ def train(
             model=cfg.model_name,
             seed=cfg.seed,
             loss=cfg.loss,
-            T=float("nan") if is_vanilla else float(cfg.T),
+            T=float(cfg.T),
             alpha=0.0 if is_vanilla else float(cfg.alpha),
             epoch=int(best["epoch"]),
             init_sha256=init_sha,
