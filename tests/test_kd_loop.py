@@ -158,6 +158,9 @@ def test_resume_reproduces_uninterrupted_run(problem, tmp_path):
 def test_resume_refuses_changed_config(problem, tmp_path):
     c = cfg(loss="vanilla", epochs=2, out_dir=str(tmp_path), stop_after_epoch=1)
     train(lambda: MLP(D, K, (8,)), problem["train"], problem["val"], c)
+    fresh = cfg(loss="vanilla", epochs=2, out_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="already holds a run"):
+        train(lambda: MLP(D, K, (8,)), problem["train"], problem["val"], fresh)
     c2 = cfg(loss="vanilla", epochs=2, out_dir=str(tmp_path), resume=True, lr=1e-2)
     with pytest.raises(ValueError, match=r"config differs in \['lr'\]"):
         train(lambda: MLP(D, K, (8,)), problem["train"], problem["val"], c2)

@@ -412,7 +412,7 @@ def train(
     if cfg.tier_of_class is not None:
         tier_of_class = np.asarray(cfg.tier_of_class)
     elif k >= sum(cfg.tier_sizes):
-        tier_of_class = tiers_from_counts(counts, tuple(cfg.tier_sizes))
+        tier_of_class = tiers_from_counts(counts, (int(cfg.tier_sizes[0]), int(cfg.tier_sizes[1])))
     else:
         tier_of_class = None
     resolved = _resolved(cfg)
@@ -450,6 +450,11 @@ def train(
     best_state: dict[str, torch.Tensor] | None = None
     latest = os.path.join(ckpt_dir, "latest.pt") if ckpt_dir else None
 
+    if not cfg.resume and latest and os.path.exists(latest):
+        raise ValueError(
+            f"train: {cfg.out_dir} already holds a run ({latest}); "
+            "pass resume=True to continue it or choose another out_dir"
+        )
     if cfg.resume and latest and os.path.exists(latest):
         ckpt = load_checkpoint(latest)
         old = {k2: v for k2, v in ckpt["config"].items() if k2 not in RESUMABLE_KEYS}
@@ -637,7 +642,7 @@ def train(
             }
             if best["epoch"] == epoch + 1:
                 _atomic_save(ckpt, os.path.join(ckpt_dir, "best.pt"))
-            _atomic_save(ckpt, latest)
+            _atomic_save(ckpt, os.path.join(ckpt_dir, "latest.pt"))
         elif evaluate and is_main and best["epoch"] == epoch + 1:
             best_state = {n: t.detach().clone() for n, t in net.state_dict().items()}
         if distributed:
@@ -679,7 +684,7 @@ def train(
             loss=cfg.loss,
             T=float(cfg.T),
             alpha=0.0 if is_vanilla else float(cfg.alpha),
-            epoch=int(best["epoch"]),
+            epoch=int(best["epoch"] if best["epoch"] is not None else len(history)),
             init_sha256=init_sha,
         )
         log.write(

@@ -148,7 +148,7 @@ class TeacherLogits:
                         "(teacher rows are matched to training examples by id)"
                     )
                 ids = np.load(side, allow_pickle=False)
-            return cls(logits=logits, ids=ids, path=p)
+            return cls(logits=logits, ids=np.asarray(ids), path=p)
         try:
             with np.load(p, allow_pickle=False) as npz:
                 files = set(npz.files)
@@ -167,7 +167,7 @@ class TeacherLogits:
                     logits = npz["logits"]
         except (zipfile.BadZipFile, OSError) as e:
             raise ValueError(f"{func}: {p}: not a readable .npz/.npy file ({e})") from None
-        return cls(logits=logits, ids=file_ids if ids is None else ids, path=p)
+        return cls(logits=logits, ids=np.asarray(file_ids if ids is None else ids), path=p)
 
     @property
     def name(self) -> str:
