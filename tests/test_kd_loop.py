@@ -182,6 +182,7 @@ def test_prediction_file_matches_logged_metrics(problem, tmp_path):
     assert kdmetrics.ece(pred.labels, pred.logits) == m["ece"]
     assert kdmetrics.nll(pred.labels, pred.logits) == m["nll"]
     tiers = kdmetrics.tiers_from_counts(pred.train_counts, sizes=(1, 2))
+    np.testing.assert_array_equal(pred.tier_of_class, tiers)
     assert kdmetrics.macro_f1(pred.labels, pred.logits, classes=tiers == 2) == m["macro_f1_tail"]
     teacher = TeacherLogits.open(problem["teacher_val"]).logits
     assert m["agreement"] == float((pred.logits.argmax(1) == teacher.argmax(1)).mean())

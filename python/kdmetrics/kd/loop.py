@@ -409,6 +409,8 @@ def train(
         if cfg.train_counts is not None
         else np.bincount(train_labels, minlength=k)
     )
+    if counts.shape != (k,):
+        raise ValueError(f"TrainConfig: train_counts must have {k} entries, got {counts.shape}")
     if cfg.tier_of_class is not None:
         tier_of_class = np.asarray(cfg.tier_of_class)
     elif k >= sum(cfg.tier_sizes):
@@ -668,11 +670,11 @@ def train(
         z = predict_logits(net, val_set, device=device)
         pred_path = os.path.join(cfg.out_dir, f"{cfg.model_name}_val.npz")
         is_vanilla = cfg.loss == "vanilla"
-        extra = (
-            {"tier_of_class": tier_of_class}
-            if cfg.tier_of_class is not None
-            else {"train_counts": counts}
-        )
+        # Both: train_counts for the record, tier_of_class so readers use this
+        # run's tier sizes rather than the default (20, 40).
+        extra: dict[str, Any] = {"train_counts": counts}
+        if tier_of_class is not None:
+            extra["tier_of_class"] = tier_of_class
         save_predictions(
             pred_path,
             z.astype(cfg.pred_dtype),
