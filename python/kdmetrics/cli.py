@@ -17,6 +17,7 @@ from collections.abc import Sequence
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("kdmetrics.cli_summary", "metrics of one prediction file, overall and per tier"),
+    "train": ("kdmetrics.kd.cli_train", "train a student MLP on feature vectors (needs torch)"),
 }
 
 

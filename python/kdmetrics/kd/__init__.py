@@ -1,0 +1,65 @@
+"""Distillation with PyTorch: losses, teacher-logit store, training loop (SPEC §6, §7).
+
+Needs the ``torch`` extra (``pip install 'kdmetrics[torch]'``). Names are
+imported lazily, so ``import kdmetrics.kd.cli_train`` (the ``kdmetrics train``
+command's argument parser) works without torch, and ``import kdmetrics`` never
+imports torch.
+
+>>> from kdmetrics.kd import FeatureDataset, MLP, TrainConfig, train  # doctest: +SKIP
+>>> res = train(lambda: MLP(8, 5), FeatureDataset(x, y), FeatureDataset(xv, yv),
+...             TrainConfig(loss="kd", T=4, alpha=0.9, out_dir="runs/kd"),
+...             teachers=["teacher_train.npz"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "LossOutput": "losses",
+    "ce_loss": "losses",
+    "kd_loss": "losses",
+    "hard_kd_loss": "losses",
+    "dkd_loss": "losses",
+    "dkd_warmup_factor": "losses",
+    "multi_teacher_kd_loss": "losses",
+    "NearChanceTeacherWarning": "store",
+    "TeacherLogits": "store",
+    "check_teachers": "store",
+    "near_chance_threshold": "store",
+    "save_teacher_logits": "store",
+    "EpochBatchSampler": "data",
+    "FeatureDataset": "data",
+    "MLP": "models",
+    "TrainConfig": "loop",
+    "TrainResult": "loop",
+    "load_checkpoint": "loop",
+    "predict_logits": "loop",
+    "state_sha256": "loop",
+    "train": "loop",
+    "validation_metrics": "loop",
+}
+
+__all__ = sorted(_EXPORTS)
+
+TORCH_MISSING = "kdmetrics.kd needs PyTorch: pip install 'kdmetrics[torch]'"
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kdmetrics.kd' has no attribute {name!r}")
+    try:
+        mod = importlib.import_module(f"kdmetrics.kd.{module}")
+    except ModuleNotFoundError as e:
+        if e.name == "torch":
+            raise ModuleNotFoundError(TORCH_MISSING, name="torch") from e
+        raise
+    value = getattr(mod, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
