@@ -10,9 +10,19 @@ import kdmetrics as km
 Z = np.zeros((4, 3), dtype=np.float32)
 Y = np.array([0, 1, 2, 0])
 
-LABELLED = [km.accuracy, km.macro_f1, km.f1_per_class, km.ece, km.nll, km.brier,
-            km.reliability_table, km.fit_temperature, km.threshold_table, km.sla_threshold,
-            km.summary]
+LABELLED = [
+    km.accuracy,
+    km.macro_f1,
+    km.f1_per_class,
+    km.ece,
+    km.nll,
+    km.brier,
+    km.reliability_table,
+    km.fit_temperature,
+    km.threshold_table,
+    km.sla_threshold,
+    km.summary,
+]
 
 
 @pytest.mark.parametrize("fn", LABELLED, ids=lambda f: f.__name__)
@@ -30,7 +40,9 @@ class TestLabelledFunctions:
             fn(np.array([-1, 0, 1, 0]), Z)
 
     def test_float_labels(self, fn):
-        with pytest.raises(ValueError, match="labels must be integer class indices, got dtype float64"):
+        with pytest.raises(
+            ValueError, match="labels must be integer class indices, got dtype float64"
+        ):
             fn(Y.astype(float), Z)
 
     def test_2d_labels(self, fn):
@@ -60,11 +72,16 @@ class TestLabelledFunctions:
             fn(np.array([], dtype=np.int64), np.zeros((0, 3)))
 
 
-@pytest.mark.parametrize("fn", [km.ece, km.nll, km.brier, km.reliability_table, km.fit_temperature],
-                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "fn",
+    [km.ece, km.nll, km.brier, km.reliability_table, km.fit_temperature],
+    ids=lambda f: f.__name__,
+)
 class TestScoreArrays:
     def test_integer_logits(self, fn):
-        with pytest.raises(ValueError, match="logits must be float16, float32 or float64, got dtype int64"):
+        with pytest.raises(
+            ValueError, match="logits must be float16, float32 or float64, got dtype int64"
+        ):
             fn(Y, Z.astype(np.int64))
 
     def test_1d_logits(self, fn):
@@ -101,7 +118,9 @@ def test_probabilities_are_never_guessed():
 
 
 def test_divergence_shape_mismatch():
-    with pytest.raises(ValueError, match=r"p_logits has shape \(4, 3\) but q_logits has shape \(4, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"p_logits has shape \(4, 3\) but q_logits has shape \(4, 2\)"
+    ):
         km.kl_divergence(Z, Z[:, :2])
     with pytest.raises(ValueError, match=r"has shape \(4, 3\) but q_logits has shape \(3, 3\)"):
         km.js_divergence(Z, Z[:3])

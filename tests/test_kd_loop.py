@@ -6,10 +6,10 @@ import os
 import subprocess
 import sys
 
-import kdmetrics
 import numpy as np
 import pytest
-from _kd_torch import torch
+
+import kdmetrics
 from kdmetrics.cli import main
 from kdmetrics.kd import (
     MLP,
@@ -21,6 +21,8 @@ from kdmetrics.kd import (
     save_teacher_logits,
     train,
 )
+
+from _kd_torch import torch
 
 torch.set_num_threads(1)
 N, D, K = 200, 8, 5

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from _kd_torch import torch
+
 from kdmetrics.kd import (
     ce_loss,
     dkd_loss,
@@ -11,6 +11,8 @@ from kdmetrics.kd import (
     kd_loss,
     multi_teacher_kd_loss,
 )
+
+from _kd_torch import torch
 
 F = torch.nn.functional
 torch.set_num_threads(1)

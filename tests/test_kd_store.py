@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _kd_torch import torch
+
 from kdmetrics import ids_sha256
 from kdmetrics.kd import (
     NearChanceTeacherWarning,
@@ -13,6 +13,8 @@ from kdmetrics.kd import (
     near_chance_threshold,
     save_teacher_logits,
 )
+
+from _kd_torch import torch
 
 N, K = 300, 6
 

@@ -167,6 +167,8 @@ def test_summary_reference_columns():
     table = km.summary(y, z)
     assert list(table.index) == ["all"]
     assert list(table.columns) == ["n", "accuracy", "macro_f1", "ece", "nll", "brier"]
-    table = km.summary(y, z, tier_of_class=["head", "head", "mid", "mid", "tail", "tail"], reference_logits=z)
+    table = km.summary(
+        y, z, tier_of_class=["head", "head", "mid", "mid", "tail", "tail"], reference_logits=z
+    )
     assert list(table.index) == ["all", "head", "mid", "tail"]
     assert table.loc["all", "kl"] == pytest.approx(0.0, abs=1e-9)

@@ -11,6 +11,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import kdmetrics as km
+
 import reference as ref
 from strategies import logit_pairs, problems, temperatures
 
@@ -88,7 +89,10 @@ def test_reliability_table_is_consistent(problem, t):
     filled = table[table["count"] > 0]
     ece = float((filled["weight"] * (filled["accuracy"] - filled["confidence"]).abs()).sum())
     assert ece == pytest.approx(km.ece(y, z, 10, temperature=t), abs=1e-12)
-    assert ((filled["confidence"] >= filled["lo"] - 1e-12) & (filled["confidence"] <= filled["hi"] + 1e-12)).all()
+    assert (
+        (filled["confidence"] >= filled["lo"] - 1e-12)
+        & (filled["confidence"] <= filled["hi"] + 1e-12)
+    ).all()
 
 
 @given(problems(), st.integers(1, 8))

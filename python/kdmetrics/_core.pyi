@@ -3,6 +3,19 @@
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "bin_by_edges",
+    "bin_equal_mass",
+    "confusion_counts",
+    "divergences",
+    "example_stats",
+    "get_num_threads",
+    "group_sums",
+    "nll_curve",
+    "predict",
+    "set_num_threads",
+]
+
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def example_stats(

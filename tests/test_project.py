@@ -1,0 +1,39 @@
+"""The project's own promises: CI runs README's test command, stubs match."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```(?:bash|sh)\n(.*?)\n```", text, flags=re.S)
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    test_command = next(c for c in readme_commands() if "pytest" in c)
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_command.strip() in [line.strip() for line in ci]
+
+
+def test_readme_main_command_runs_the_demo():
+    assert any("kdmetrics demo" in c for c in readme_commands())
+
+
+def test_type_stubs_match_the_extension():
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy.stubtest", "kdmetrics._core"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_py_typed_ships():
+    assert (ROOT / "python" / "kdmetrics" / "py.typed").exists()
