@@ -69,17 +69,25 @@ def summary(
         class_group = tier_codes(func, tier_of_class, k) + 1
         example_group = class_group[s.labels]
 
+    # Per-group sums of every per-example column in one Rust pass each; group 0
+    # ("all") is every example, tiers are groups 1..3.
+    n_groups = len(groups)
+    sums = {}
+    for col, values in columns.items():
+        by_tier, counts = call_core(func, _core.group_sums, values, example_group, n_groups)
+        by_tier[0] = values.sum() if n_groups > 1 else by_tier[0]
+        sums[col] = by_tier
+    counts[0] = s.labels.shape[0]
+
     rows = []
     for g, name in enumerate(groups):
         in_group = np.ones_like(s.correct) if g == 0 else example_group == g
-        n = int(in_group.sum())
+        n = int(counts[g])
         row: dict[str, Any] = {"group": name, "n": n}
         classes = np.ones(k, dtype=bool) if g == 0 else class_group == g
         row["macro_f1"] = mean_defined(f1[classes])
-        for col, values in columns.items():
-            row["accuracy" if col == "correct" else col] = (
-                float(values[in_group].mean()) if n else np.nan
-            )
+        for col in columns:
+            row["accuracy" if col == "correct" else col] = float(sums[col][g] / n) if n else np.nan
         row["ece"] = (
             ece_from_table(
                 bin_table(
