@@ -7,6 +7,9 @@
 //! depend on the thread count. The PyO3 bindings live in `python.rs` behind the
 //! `python` feature.
 
+// Index loops over several equal-length slices read more clearly than zips.
+#![allow(clippy::needless_range_loop)]
+
 pub mod calibration;
 pub mod confusion;
 pub mod divergence;

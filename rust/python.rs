@@ -1,5 +1,8 @@
 //! PyO3 bindings: convert arrays, release the GIL, map errors. No maths here.
 
+// Signatures mirror the Python ones: many arguments, tuples of arrays.
+#![allow(clippy::type_complexity, clippy::too_many_arguments)]
+
 use std::sync::{Arc, Mutex};
 
 use half::f16;
@@ -79,9 +82,9 @@ fn get_num_threads() -> PyResult<usize> {
     Ok(pool()?.current_num_threads())
 }
 
-fn input_kind(probs: bool, atol: f64) -> Input {
-    if probs {
-        Input::Probs { atol }
+fn input_kind(log_probs: bool) -> Input {
+    if log_probs {
+        Input::LogProbs
     } else {
         Input::Logits
     }
@@ -125,18 +128,18 @@ type StatsOut<'py> = (
 );
 
 /// Per-example (pred, confidence, nll, brier); nll/brier are None without labels.
+/// `log_probs`: the array holds log-probabilities (-inf allowed).
 #[pyfunction]
-#[pyo3(name = "example_stats", signature = (logits, labels, temperature, probs=false, atol=1e-4, name="logits"))]
+#[pyo3(name = "example_stats", signature = (logits, labels, temperature, log_probs=false, name="logits"))]
 fn example_stats_py<'py>(
     py: Python<'py>,
     logits: &Bound<'py, PyUntypedArray>,
     labels: Option<PyReadonlyArray1<'py, i64>>,
     temperature: f64,
-    probs: bool,
-    atol: f64,
+    log_probs: bool,
     name: &str,
 ) -> PyResult<StatsOut<'py>> {
-    let input = input_kind(probs, atol);
+    let input = input_kind(log_probs);
     let y = labels.as_ref().map(|l| l.as_slice()).transpose()?;
     let s = with_view2!(logits, "logits", |v| run(py, || example_stats(
         v,
@@ -168,19 +171,18 @@ fn predict_py<'py>(
 
 /// Per-example (kl, js) in nats between p and q.
 #[pyfunction]
-#[pyo3(name = "divergences", signature = (p_logits, q_logits, temperature, p_probs=false, q_probs=false, atol=1e-4, p_name="p_logits", q_name="q_logits"))]
+#[pyo3(name = "divergences", signature = (p_logits, q_logits, temperature, p_log_probs=false, q_log_probs=false, p_name="p_logits", q_name="q_logits"))]
 fn divergences_py<'py>(
     py: Python<'py>,
     p_logits: &Bound<'py, PyUntypedArray>,
     q_logits: &Bound<'py, PyUntypedArray>,
     temperature: f64,
-    p_probs: bool,
-    q_probs: bool,
-    atol: f64,
+    p_log_probs: bool,
+    q_log_probs: bool,
     p_name: &str,
     q_name: &str,
 ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
-    let (pi, qi) = (input_kind(p_probs, atol), input_kind(q_probs, atol));
+    let (pi, qi) = (input_kind(p_log_probs), input_kind(q_log_probs));
     let inv_t = 1.0 / temperature;
     let d = with_view2!(p_logits, "p_logits", |p| with_view2!(
         q_logits,
@@ -192,18 +194,17 @@ fn divergences_py<'py>(
 
 /// Mean NLL at inverse temperature beta with its first two derivatives.
 #[pyfunction]
-#[pyo3(name = "nll_curve", signature = (logits, labels, beta, probs=false, atol=1e-4, name="logits"))]
+#[pyo3(name = "nll_curve", signature = (logits, labels, beta, log_probs=false, name="logits"))]
 fn nll_curve_py(
     py: Python<'_>,
     logits: &Bound<'_, PyUntypedArray>,
     labels: PyReadonlyArray1<'_, i64>,
     beta: f64,
-    probs: bool,
-    atol: f64,
+    log_probs: bool,
     name: &str,
 ) -> PyResult<(f64, f64, f64)> {
     let y = labels.as_slice()?;
-    let input = input_kind(probs, atol);
+    let input = input_kind(log_probs);
     let c = with_view2!(logits, "logits", |v| run(py, || nll_curve(
         v, y, beta, input, name
     )))?;
@@ -270,7 +271,6 @@ fn bin_by_edges_py<'py>(
 /// Equal-mass bins: (count, sum_conf, sum_correct, lowest, highest).
 #[pyfunction]
 #[pyo3(name = "bin_equal_mass")]
-#[allow(clippy::type_complexity)]
 fn bin_equal_mass_py<'py>(
     py: Python<'py>,
     confidence: PyReadonlyArray1<'py, f64>,

@@ -1,37 +1,37 @@
 //! Per-example softmax quantities: prediction, confidence, NLL and Brier.
 //!
 //! Each row is loaded as float64, shifted by its max and scaled by 1/T, then
-//! exponentiated in float32 ([`exp_inplace`]); sums are float64.
+//! exponentiated in float32 ([`exp_f32`]); sums are float64.
 
 use ndarray::{ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
 use crate::error::{check_labels, check_len, KernelError};
-use crate::fastmath::exp_inplace;
-use crate::logit::{load_row, Logit};
+use crate::fastmath::exp_f32;
+use crate::logit::{load_row, Logit, Work};
 
 /// How to read the values of a row.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Input {
-    /// Unnormalised logits: any finite values.
+    /// Unnormalised logits: finite values only.
     Logits,
-    /// Probabilities: finite, >= 0, each row summing to 1 within `atol`.
-    /// Zeros are allowed (their log is -inf).
-    Probs { atol: f64 },
+    /// Log-probabilities (the caller took the log of validated probabilities):
+    /// -inf marks a zero probability; NaN and +inf are refused.
+    LogProbs,
 }
 
 /// Scratch space for one row, reused across the rows of a task.
-pub struct RowBuf {
-    /// The row's log-weights in float64 (logits, or log-probabilities).
-    pub x: Vec<f64>,
+pub struct RowBuf<W> {
+    /// The row in its work type (logits, or log-probabilities).
+    pub x: Vec<W>,
     /// `exp((x - max) / T)` in float32.
     pub e: Vec<f32>,
 }
 
-impl RowBuf {
+impl<W: Work> RowBuf<W> {
     pub fn new(k: usize) -> Self {
         RowBuf {
-            x: vec![0.0; k],
+            x: vec![W::default(); k],
             e: vec![0.0; k],
         }
     }
@@ -47,37 +47,38 @@ pub struct RowSoftmax {
     pub sum: f64,
 }
 
-impl RowSoftmax {
-    /// `log p_k` for the row this was computed from.
-    #[inline(always)]
-    pub fn log_prob(&self, x_k: f64, inv_t: f64) -> f64 {
-        (x_k - self.max) * inv_t - self.sum.ln()
-    }
-}
+impl RowSoftmax {}
 
 /// True when no value is NaN or infinite (vectorises: no early exit).
 #[inline(always)]
-fn all_finite(x: &[f64]) -> bool {
+fn all_finite<W: Work>(x: &[W]) -> bool {
     x.iter().fold(true, |ok, v| ok & v.is_finite())
 }
 
-/// The max and the first index holding it (NumPy's tie rule). The max runs in
-/// four lanes so it vectorises; finite input makes the lane order irrelevant.
+/// The max and the first index holding it (NumPy's tie rule). Two passes
+/// that vectorise: a lane-wise max, then a blockwise search for its first
+/// occurrence. Finite input, so `>` is a total order.
 #[inline(always)]
-pub fn max_and_argmax(x: &[f64]) -> (f64, usize) {
-    let mut lanes = [f64::NEG_INFINITY; 4];
-    let mut chunks = x.chunks_exact(4);
+pub fn max_and_argmax<W: Work>(x: &[W]) -> (W, usize) {
+    const L: usize = 8;
+    let mut lanes = [W::NEG_INFINITY; L];
+    let mut chunks = x.chunks_exact(L);
     for c in &mut chunks {
-        for j in 0..4 {
+        for j in 0..L {
             lanes[j] = if c[j] > lanes[j] { c[j] } else { lanes[j] };
         }
     }
-    let mut max = lanes[0].max(lanes[1]).max(lanes[2].max(lanes[3]));
-    for &v in chunks.remainder() {
+    let mut max = W::NEG_INFINITY;
+    for &v in lanes.iter().chain(chunks.remainder()) {
         max = if v > max { v } else { max };
     }
-    let argmax = x.iter().position(|&v| v == max).unwrap_or(0);
-    (max, argmax)
+    for (b, c) in x.chunks(L).enumerate() {
+        if c.iter().fold(false, |hit, &v| hit | (v == max)) {
+            let j = c.iter().position(|&v| v == max).unwrap_or(0);
+            return (max, b * L + j);
+        }
+    }
+    (max, 0)
 }
 
 /// Sums float32 values in float64 with four fixed lanes: faster than one
@@ -100,61 +101,51 @@ pub fn sum_f64(v: &[f32]) -> f64 {
 
 /// Loads row `i`, checks it, and fills `buf.e`. Argmax ignores the temperature.
 #[inline(always)]
-pub fn prepare_row<T: Logit>(
+#[allow(clippy::too_many_arguments)]
+pub fn prepare_row<'a, T: Logit>(
     func: &'static str,
     what: &str,
     i: usize,
-    row: ArrayView1<'_, T>,
+    row: ArrayView1<'a, T>,
     input: Input,
     inv_t: f64,
-    buf: &mut RowBuf,
-) -> Result<RowSoftmax, KernelError> {
-    load_row(row, &mut buf.x);
-    let non_finite = |col: usize| KernelError::NonFinite {
-        func,
-        what: what.to_string(),
-        row: i,
-        col,
+    x_buf: &'a mut [T::Work],
+    e: &mut [f32],
+) -> Result<(RowSoftmax, &'a [T::Work]), KernelError> {
+    let x = load_row(row, x_buf);
+    let ok = match input {
+        Input::Logits => all_finite(x),
+        // -inf is a zero probability; NaN, +inf or an all -inf row are not.
+        Input::LogProbs => {
+            x.iter()
+                .all(|&v| !v.is_nan() && v < T::Work::from_f64(f64::INFINITY))
+                && x.iter().any(|v| v.is_finite())
+        }
     };
-    if let Input::Probs { atol } = input {
-        let mut total = 0.0;
-        for (col, &p) in buf.x.iter().enumerate() {
-            if !p.is_finite() {
-                return Err(non_finite(col));
-            }
-            if p < 0.0 {
-                return Err(KernelError::Invalid {
-                    func,
-                    message: format!(
-                        "{what} (probabilities) has a negative value {p} at row {i}, column {col}"
-                    ),
-                });
-            }
-            total += p;
-        }
-        if (total - 1.0).abs() > atol {
-            return Err(KernelError::Invalid {
-                func,
-                message: format!(
-                    "{what} (probabilities) row {i} sums to {total}, not 1 (tolerance {atol})"
-                ),
-            });
-        }
-        for v in buf.x.iter_mut() {
-            *v = v.ln();
-        }
-    } else if !all_finite(&buf.x) {
-        let col = buf.x.iter().position(|v| !v.is_finite()).unwrap_or(0);
-        return Err(non_finite(col));
+    if !ok {
+        let col = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
+        return Err(KernelError::NonFinite {
+            func,
+            what: what.to_string(),
+            row: i,
+            col,
+        });
     }
-    let (max, argmax) = max_and_argmax(&buf.x);
-    // Shift and scale in float64, then exp in float32 (vectorised).
-    for (e, &v) in buf.e.iter_mut().zip(buf.x.iter()) {
-        *e = ((v - max) * inv_t) as f32;
+    let (max, argmax) = max_and_argmax(x);
+    // Shift and scale in the work type, exp in float32: one vectorised pass.
+    let inv_t_w = T::Work::from_f64(inv_t);
+    for (e, &v) in e.iter_mut().zip(x) {
+        *e = exp_f32(v.shift_scale(max, inv_t_w));
     }
-    exp_inplace(&mut buf.e);
-    let sum = sum_f64(&buf.e);
-    Ok(RowSoftmax { max, argmax, sum })
+    let sum = sum_f64(e);
+    Ok((
+        RowSoftmax {
+            max: max.to_f64(),
+            argmax,
+            sum,
+        },
+        x,
+    ))
 }
 
 /// Runs `f` compiled for AVX2 when the CPU has it (x86-64 baseline otherwise).
@@ -194,9 +185,17 @@ where
             let mut scratch = make_scratch();
             let lo = t * ROWS_PER_TASK;
             let hi = (lo + ROWS_PER_TASK).min(n);
+            let mut part = Vec::with_capacity(hi - lo);
+            // A plain loop (not `collect`) so the row code inlines into the
+            // AVX2-compiled function; row closures are `#[inline(always)]`.
             with_best_simd(
                 #[inline(always)]
-                || (lo..hi).map(|i| f(i, &mut scratch)).collect(),
+                || {
+                    for i in lo..hi {
+                        part.push(f(i, &mut scratch)?);
+                    }
+                    Ok(part)
+                },
             )
         })
         .collect();
@@ -263,13 +262,23 @@ pub fn example_stats<T: Logit>(
     }
     let rows = par_rows(
         n,
-        || RowBuf::new(k),
+        || RowBuf::<T::Work>::new(k),
+        #[inline(always)]
         |i, buf| {
-            let r = prepare_row(F, name, i, logits.row(i), input, inv_t, buf)?;
+            let (r, x) = prepare_row(
+                F,
+                name,
+                i,
+                logits.row(i),
+                input,
+                inv_t,
+                &mut buf.x,
+                &mut buf.e,
+            )?;
             let conf = 1.0 / r.sum;
             let scored = labels.map(|y| {
                 let y = y[i] as usize;
-                let nll = (r.max - buf.x[y]) * inv_t + r.sum.ln();
+                let nll = (r.max - x[y].to_f64()) * inv_t + r.sum.ln();
                 let sq: f64 = sum_sq_f64(&buf.e);
                 let p_y = buf.e[y] as f64 / r.sum;
                 let brier = sq / (r.sum * r.sum) - 2.0 * p_y + 1.0;
@@ -319,9 +328,10 @@ pub fn predict<T: Logit>(logits: ArrayView2<'_, T>, name: &str) -> Result<Vec<i6
     let k = logits.ncols();
     par_rows(
         logits.nrows(),
-        || vec![0.0f64; k],
-        |i, x| {
-            load_row(logits.row(i), x);
+        || vec![T::Work::default(); k],
+        #[inline(always)]
+        |i, buf| {
+            let x = load_row(logits.row(i), buf);
             if !all_finite(x) {
                 let col = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
                 return Err(KernelError::NonFinite {
@@ -459,34 +469,22 @@ mod tests {
         let e = example_stats(z.view(), Some(&[0, 1]), 1.0, Input::Logits, "logits").unwrap_err();
         assert!(matches!(e, KernelError::LengthMismatch { .. }));
         assert!(example_stats(z.view(), None, 0.0, Input::Logits, "logits").is_err());
-        let p = array![[0.5f64, 0.6]];
-        let e =
-            example_stats(p.view(), None, 1.0, Input::Probs { atol: 1e-6 }, "logits").unwrap_err();
-        assert!(e.to_string().contains("sums to"), "{e}");
+        // -inf is a zero probability for log-probabilities, an error for logits
+        let lp = array![[0.0f64, f64::NEG_INFINITY]];
+        assert!(example_stats(lp.view(), None, 1.0, Input::Logits, "logits").is_err());
+        assert!(example_stats(lp.view(), None, 1.0, Input::LogProbs, "logits").is_ok());
+        let bad = array![[f64::INFINITY, 0.0]];
+        assert!(example_stats(bad.view(), None, 1.0, Input::LogProbs, "logits").is_err());
     }
 
     #[test]
     fn probabilities_with_zeros() {
-        let p = array![[0.25f64, 0.75, 0.0]];
-        let s = example_stats(
-            p.view(),
-            Some(&[0]),
-            1.0,
-            Input::Probs { atol: 1e-9 },
-            "logits",
-        )
-        .unwrap();
+        let p = array![[0.25f64, 0.75, 0.0]].mapv(f64::ln);
+        let s = example_stats(p.view(), Some(&[0]), 1.0, Input::LogProbs, "logits").unwrap();
         assert_eq!(s.pred, vec![1]);
         assert!((s.conf[0] - 0.75).abs() < 1e-7);
         assert!((s.nll[0] - 4.0f64.ln()).abs() < 1e-7);
-        let s = example_stats(
-            p.view(),
-            Some(&[2]),
-            1.0,
-            Input::Probs { atol: 1e-9 },
-            "logits",
-        )
-        .unwrap();
+        let s = example_stats(p.view(), Some(&[2]), 1.0, Input::LogProbs, "logits").unwrap();
         assert_eq!(s.nll[0], f64::INFINITY);
     }
 

@@ -4,7 +4,7 @@
 use ndarray::ArrayView2;
 
 use crate::error::{check_labels, check_len, KernelError};
-use crate::logit::Logit;
+use crate::logit::{Logit, Work};
 use crate::softmax::{check_inv_t, check_logits_shape, par_rows, prepare_row, Input, RowBuf};
 
 /// NLL(beta) = mean_i [logsumexp(beta z_i) - beta z_iy]; convex in beta = 1/T.
@@ -31,22 +31,32 @@ pub fn nll_curve<T: Logit>(
     check_labels(F, "labels", labels, k)?;
     let rows = par_rows(
         n,
-        || RowBuf::new(k),
+        || RowBuf::<T::Work>::new(k),
+        #[inline(always)]
         |i, buf| {
-            let r = prepare_row(F, name, i, logits.row(i), input, beta, buf)?;
+            let (r, x) = prepare_row(
+                F,
+                name,
+                i,
+                logits.row(i),
+                input,
+                beta,
+                &mut buf.x,
+                &mut buf.e,
+            )?;
             let y = labels[i] as usize;
             // Work with d_k = x_k - max (zero-probability entries have d = -inf
             // and weight 0: skip them).
             let (mut m1, mut m2) = (0.0f64, 0.0f64);
-            for (&e, &x) in buf.e.iter().zip(&buf.x) {
+            for (&e, &x) in buf.e.iter().zip(x) {
                 if e > 0.0 {
-                    let d = x - r.max;
+                    let d = x.to_f64() - r.max;
                     m1 += e as f64 * d;
                     m2 += e as f64 * d * d;
                 }
             }
             let (m1, m2) = (m1 / r.sum, m2 / r.sum);
-            let dy = buf.x[y] - r.max;
+            let dy = x[y].to_f64() - r.max;
             Ok((r.sum.ln() - beta * dy, m1 - dy, (m2 - m1 * m1).max(0.0)))
         },
     )?;

@@ -22,8 +22,7 @@ def example_stats(
     logits: npt.NDArray[np.floating],
     labels: npt.NDArray[np.int64] | None,
     temperature: float,
-    probs: bool = False,
-    atol: float = 1e-4,
+    log_probs: bool = False,
     name: str = "logits",
 ) -> tuple[
     npt.NDArray[np.int64],
@@ -36,9 +35,8 @@ def divergences(
     p_logits: npt.NDArray[np.floating],
     q_logits: npt.NDArray[np.floating],
     temperature: float,
-    p_probs: bool = False,
-    q_probs: bool = False,
-    atol: float = 1e-4,
+    p_log_probs: bool = False,
+    q_log_probs: bool = False,
     p_name: str = "p_logits",
     q_name: str = "q_logits",
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
@@ -46,8 +44,7 @@ def nll_curve(
     logits: npt.NDArray[np.floating],
     labels: npt.NDArray[np.int64],
     beta: float,
-    probs: bool = False,
-    atol: float = 1e-4,
+    log_probs: bool = False,
     name: str = "logits",
 ) -> tuple[float, float, float]: ...
 def confusion_counts(

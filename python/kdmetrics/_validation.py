@@ -89,8 +89,34 @@ def check_temperature(func: str, temperature: Any) -> float:
     return t
 
 
-def probs_atol(arr: np.ndarray) -> float:
-    return PROBS_ATOL[arr.dtype]
+def log_of_probs(func: str, probs: np.ndarray, name: str = "logits") -> np.ndarray:
+    """Validates probabilities (finite, >= 0, rows summing to 1) and returns
+    their natural log in float64, -inf where a probability is 0.
+
+    The one place an N x K copy is made: the kernels work on log-weights.
+    """
+    bad = ~np.isfinite(probs)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ValueError(f"{func}: {name} has a NaN or infinite value at row {r}, column {c}")
+    neg = probs < 0
+    if neg.any():
+        r, c = np.argwhere(neg)[0]
+        raise ValueError(
+            f"{func}: {name} (probabilities) has a negative value {probs[r, c]} "
+            f"at row {r}, column {c}"
+        )
+    atol = PROBS_ATOL[probs.dtype]
+    totals = probs.sum(axis=1, dtype=np.float64)
+    off = np.flatnonzero(np.abs(totals - 1.0) > atol)
+    if off.size:
+        r = int(off[0])
+        raise ValueError(
+            f"{func}: {name} (probabilities) row {r} sums to {totals[r]}, not 1 "
+            f"(tolerance {atol} for {probs.dtype}; {off.size} such rows)"
+        )
+    with np.errstate(divide="ignore"):
+        return np.log(probs, dtype=np.float64)
 
 
 _PREFIX = re.compile(r"^[a-z_]+: ")

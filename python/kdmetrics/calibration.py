@@ -14,6 +14,35 @@ from kdmetrics.scoring import example_stats
 STRATEGIES = ("uniform", "quantile")
 
 
+def bin_sums(
+    func: str,
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    n_bins: int,
+    strategy: str,
+    right: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-bin (count, sum of confidence, sum of correct, lo, hi) in Rust."""
+    if isinstance(n_bins, bool) or int(n_bins) != n_bins or n_bins < 1:
+        raise ValueError(f"{func}: n_bins must be a positive integer, got {n_bins!r}")
+    n_bins = int(n_bins)
+    conf = np.ascontiguousarray(confidence, dtype=np.float64)
+    ok = np.ascontiguousarray(correct, dtype=bool)
+    if strategy == "uniform":
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
+        count, sum_conf, sum_ok = call_core(func, _core.bin_by_edges, conf, ok, edges, bool(right))
+        return count, sum_conf, sum_ok, edges[:-1], edges[1:]
+    if strategy == "quantile":
+        (count, sum_conf, sum_ok), lo, hi = call_core(func, _core.bin_equal_mass, conf, ok, n_bins)
+        return count, sum_conf, sum_ok, lo, hi
+    raise ValueError(f"{func}: strategy must be one of {STRATEGIES}, got {strategy!r}")
+
+
+def ece_from_sums(count: np.ndarray, sum_conf: np.ndarray, sum_correct: np.ndarray) -> float:
+    """``sum_b |B_b|/n |acc_b - conf_b|`` = ``sum_b |sum_correct_b - sum_conf_b| / n``."""
+    return float(np.abs(sum_correct - sum_conf).sum() / count.sum())
+
+
 def bin_table(
     func: str,
     confidence: np.ndarray,
@@ -23,19 +52,7 @@ def bin_table(
     right: bool,
 ) -> pd.DataFrame:
     """Per-bin count, mean confidence and accuracy from per-example values."""
-    if isinstance(n_bins, bool) or int(n_bins) != n_bins or n_bins < 1:
-        raise ValueError(f"{func}: n_bins must be a positive integer, got {n_bins!r}")
-    n_bins = int(n_bins)
-    conf = np.ascontiguousarray(confidence, dtype=np.float64)
-    ok = np.ascontiguousarray(correct, dtype=bool)
-    if strategy == "uniform":
-        edges = np.linspace(0.0, 1.0, n_bins + 1)
-        count, sum_conf, sum_ok = call_core(func, _core.bin_by_edges, conf, ok, edges, bool(right))
-        lo, hi = edges[:-1], edges[1:]
-    elif strategy == "quantile":
-        (count, sum_conf, sum_ok), lo, hi = call_core(func, _core.bin_equal_mass, conf, ok, n_bins)
-    else:
-        raise ValueError(f"{func}: strategy must be one of {STRATEGIES}, got {strategy!r}")
+    count, sum_conf, sum_ok, lo, hi = bin_sums(func, confidence, correct, n_bins, strategy, right)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_conf = np.where(count > 0, sum_conf / np.maximum(count, 1), np.nan)
         acc = np.where(count > 0, sum_ok / np.maximum(count, 1), np.nan)
@@ -47,7 +64,7 @@ def bin_table(
             "confidence": mean_conf,
             "accuracy": acc,
             "gap": acc - mean_conf,
-            "weight": count / conf.shape[0],
+            "weight": count / count.sum(),
             # Kept for an exact ECE: |sum_correct - sum_conf| / n per bin.
             "sum_confidence": sum_conf,
             "sum_correct": sum_ok,
@@ -56,8 +73,11 @@ def bin_table(
 
 
 def ece_from_table(table: pd.DataFrame) -> float:
-    n = table["count"].sum()
-    return float(np.abs(table["sum_correct"] - table["sum_confidence"]).sum() / n)
+    return ece_from_sums(
+        table["count"].to_numpy(),
+        table["sum_confidence"].to_numpy(),
+        table["sum_correct"].to_numpy(),
+    )
 
 
 def reliability_table(
@@ -74,7 +94,7 @@ def reliability_table(
     accuracy, gap (accuracy - confidence) and weight (count / n). Empty bins
     have NaN confidence and accuracy. See :func:`ece` for the binning options.
     """
-    s = example_stats("reliability_table", labels, logits, temperature, probs)
+    s = example_stats("reliability_table", labels, logits, temperature, probs, scores=False)
     return bin_table("reliability_table", s.confidence, s.correct, n_bins, strategy, right)
 
 
@@ -100,5 +120,8 @@ def ece(
     ``strategy="quantile"``: equal-mass bins, examples sorted by confidence (ties
     by index), bin b holding sorted positions ``[b n / B, (b + 1) n / B)``.
     """
-    s = example_stats("ece", labels, logits, temperature, probs)
-    return ece_from_table(bin_table("ece", s.confidence, s.correct, n_bins, strategy, right))
+    s = example_stats("ece", labels, logits, temperature, probs, scores=False)
+    count, sum_conf, sum_ok, _, _ = bin_sums(
+        "ece", s.confidence, s.correct, n_bins, strategy, right
+    )
+    return ece_from_sums(count, sum_conf, sum_ok)

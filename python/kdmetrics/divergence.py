@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from kdmetrics import _core
-from kdmetrics._validation import call_core, check_temperature, probs_atol, scores_array
+from kdmetrics._validation import call_core, check_temperature, log_of_probs, scores_array
 
 
 def divergences(
@@ -27,16 +27,18 @@ def divergences(
         raise ValueError(
             f"{func}: {names[0]} has shape {p.shape} but {names[1]} has shape {q.shape}"
         )
-    atol = max(probs_atol(p), probs_atol(q))
+    if p_probs:
+        p = log_of_probs(func, p, names[0])
+    if q_probs:
+        q = log_of_probs(func, q, names[1])
     return call_core(
         func,
         _core.divergences,
         p,
         q,
         t,
-        p_probs=bool(p_probs),
-        q_probs=bool(q_probs),
-        atol=atol,
+        p_log_probs=bool(p_probs),
+        q_log_probs=bool(q_probs),
         p_name=names[0],
         q_name=names[1],
     )

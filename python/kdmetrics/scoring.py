@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from kdmetrics import _core
-from kdmetrics._validation import call_core, check_temperature, labels_and_scores, probs_atol
+from kdmetrics._validation import call_core, check_temperature, labels_and_scores, log_of_probs
 
 
 class ExampleStats(NamedTuple):
@@ -16,8 +16,8 @@ class ExampleStats(NamedTuple):
     labels: np.ndarray
     pred: np.ndarray
     confidence: np.ndarray
-    nll: np.ndarray
-    brier: np.ndarray
+    nll: np.ndarray | None
+    brier: np.ndarray | None
 
     @property
     def correct(self) -> np.ndarray:
@@ -31,13 +31,17 @@ def example_stats(
     temperature: float = 1.0,
     probs: bool = False,
     name: str = "logits",
+    scores: bool = True,
 ) -> ExampleStats:
-    """Validates and runs the Rust pass: prediction, confidence, NLL, Brier per example."""
+    """Validates and runs the Rust pass: prediction and confidence per example,
+    and NLL and Brier unless ``scores=False`` (then they are None: ECE needs
+    neither, and skipping them saves a pass)."""
     t = check_temperature(func, temperature)
     y, z = labels_and_scores(func, labels, logits, name)
-    atol = probs_atol(z)
+    if probs:
+        z = log_of_probs(func, z, name)
     pred, conf, nll_, brier_ = call_core(
-        func, _core.example_stats, z, y, t, probs=bool(probs), atol=atol, name=name
+        func, _core.example_stats, z, y if scores else None, t, log_probs=bool(probs), name=name
     )
     return ExampleStats(y, pred, conf, nll_, brier_)
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from kdmetrics import _core
 from kdmetrics._validation import call_core
-from kdmetrics.calibration import bin_table, ece_from_table
+from kdmetrics.calibration import bin_sums, ece_from_sums
 from kdmetrics.classification import f1_from_counts, mean_defined
 from kdmetrics.divergence import divergences
 from kdmetrics.scoring import example_stats
@@ -89,10 +89,10 @@ def summary(
         for col in columns:
             row["accuracy" if col == "correct" else col] = float(sums[col][g] / n) if n else np.nan
         row["ece"] = (
-            ece_from_table(
-                bin_table(
+            ece_from_sums(
+                *bin_sums(
                     func, s.confidence[in_group], s.correct[in_group], n_bins, "uniform", True
-                )
+                )[:3]
             )
             if n
             else np.nan

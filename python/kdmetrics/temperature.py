@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from kdmetrics import _core
-from kdmetrics._validation import call_core, labels_and_scores, probs_atol
+from kdmetrics._validation import call_core, labels_and_scores, log_of_probs
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,11 @@ def fit_temperature(
     t_lo, t_hi = (float(b) for b in bounds)
     if not (0 < t_lo < t_hi < np.inf):
         raise ValueError(f"{func}: bounds must satisfy 0 < low < high < inf, got {bounds!r}")
-    atol = probs_atol(z)
+    if probs:
+        z = log_of_probs(func, z)
 
     def curve(beta: float) -> tuple[float, float, float]:
-        return call_core(func, _core.nll_curve, z, y, beta, probs=bool(probs), atol=atol)
+        return call_core(func, _core.nll_curve, z, y, beta, log_probs=bool(probs))
 
     nll_before = curve(1.0)[0]
     lo, hi = 1.0 / t_hi, 1.0 / t_lo  # bracket in beta

@@ -26,7 +26,7 @@ def threshold_table(
     t = np.asarray(thresholds, dtype=np.float64)
     if t.ndim != 1 or t.size == 0 or not np.isfinite(t).all():
         raise ValueError(f"{func}: thresholds must be a non-empty 1-D list of finite numbers")
-    s = example_stats(func, labels, logits, temperature, probs)
+    s = example_stats(func, labels, logits, temperature, probs, scores=False)
     return coverage_table(s.confidence, s.correct, t)
 
 
@@ -76,7 +76,7 @@ def sla_threshold(
     func = "sla_threshold"
     if not (0.0 < float(target) <= 1.0):
         raise ValueError(f"{func}: target must be in (0, 1], got {target!r}")
-    s = example_stats(func, labels, logits, temperature, probs)
+    s = example_stats(func, labels, logits, temperature, probs, scores=False)
     return sla_from(s.confidence, s.correct, float(target))
 
 
