@@ -7,6 +7,7 @@
 //! depend on the thread count. The PyO3 bindings live in `python.rs` behind the
 //! `python` feature.
 
+pub mod bootstrap;
 pub mod calibration;
 pub mod confusion;
 pub mod divergence;
