@@ -51,13 +51,6 @@ impl Xoshiro256pp {
         Xoshiro256pp { s }
     }
 
-    /// The stream of resample `i` under `seed`.
-    pub fn for_resample(seed: u64, i: u64) -> Self {
-        let mut a = seed;
-        let mut b = splitmix64(&mut a) ^ i;
-        Self::from_seed_u64(splitmix64(&mut b))
-    }
-
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
@@ -73,47 +66,94 @@ impl Xoshiro256pp {
     }
 }
 
-/// Uniform indices in `[0, n)` for one resample.
-pub struct IndexDraws {
-    rng: Xoshiro256pp,
-    spare: u32,
-    has_spare: bool,
-    n: u64,
-    threshold: u32,
+/// Four xoshiro256++ generators stepped together: independent dependency
+/// chains the CPU overlaps (and the compiler may vectorise).
+#[derive(Clone, Debug)]
+pub struct Xoshiro256ppX4 {
+    /// `s[word][lane]`.
+    s: [[u64; 4]; 4],
 }
 
-impl IndexDraws {
-    /// `n` must be in `[1, 2^32)`.
-    pub fn new(seed: u64, i: u64, n: u32) -> Self {
-        IndexDraws {
-            rng: Xoshiro256pp::for_resample(seed, i),
-            spare: 0,
-            has_spare: false,
-            n: n as u64,
-            // 2^32 mod n: rejecting low words below it makes every index equally likely.
-            threshold: n.wrapping_neg() % n,
+impl Xoshiro256ppX4 {
+    /// Resample `i` under `seed`: SplitMix64 from `splitmix64(splitmix64(seed) ^ i)`
+    /// fills lane 0's four state words, then lane 1's, and so on.
+    pub fn for_resample(seed: u64, i: u64) -> Self {
+        let mut a = seed;
+        let mut b = splitmix64(&mut a) ^ i;
+        let mut sm = splitmix64(&mut b);
+        let mut s = [[0u64; 4]; 4];
+        for lane in 0..4 {
+            for word in s.iter_mut() {
+                word[lane] = splitmix64(&mut sm);
+            }
         }
+        Xoshiro256ppX4 { s }
     }
 
-    #[inline]
-    fn next_u32(&mut self) -> u32 {
-        if self.has_spare {
-            self.has_spare = false;
-            self.spare
-        } else {
-            let r = self.rng.next_u64();
-            self.spare = r as u32;
-            self.has_spare = true;
-            (r >> 32) as u32
+    /// One output of each lane, lane 0 first.
+    #[inline(always)]
+    pub fn next(&mut self) -> [u64; 4] {
+        let s = &mut self.s;
+        let mut out = [0u64; 4];
+        for l in 0..4 {
+            out[l] = s[0][l]
+                .wrapping_add(s[3][l])
+                .rotate_left(23)
+                .wrapping_add(s[0][l]);
+            let t = s[1][l] << 17;
+            s[2][l] ^= s[0][l];
+            s[3][l] ^= s[1][l];
+            s[1][l] ^= s[2][l];
+            s[0][l] ^= s[3][l];
+            s[2][l] ^= t;
+            s[3][l] = s[3][l].rotate_left(45);
+        }
+        out
+    }
+}
+
+/// Calls `f(slot, index)` with the first `count` indices in `[0, n)` of
+/// resample `i`; `slot` (0..4) is the index's word position mod 4, handy for
+/// spreading counts over copies.
+///
+/// The word stream: each step of [`Xoshiro256ppX4`] gives lanes 0..3, each
+/// 64-bit output split into two 32-bit words, high half first. A word `u` maps
+/// to `(u * n) >> 32` unless the low half of `u * n` is below `2^32 mod n`
+/// (Lemire's nearly-divisionless rejection, which makes the map exactly
+/// uniform). The indices are the accepted words in order. `n` in `[1, 2^32)`.
+#[inline(always)]
+pub fn draws(seed: u64, i: u64, n: u32, count: usize, mut f: impl FnMut(usize, usize)) {
+    let mut rng = Xoshiro256ppX4::for_resample(seed, i);
+    let nn = n as u64;
+    let threshold = n.wrapping_neg() % n;
+    let mut left = count;
+    // Eight words per step; finish word by word when one step could overshoot.
+    while left >= 8 {
+        let r = rng.next();
+        for (l, &x) in r.iter().enumerate() {
+            let m1 = (x >> 32) * nn;
+            let m2 = (x & 0xFFFF_FFFF) * nn;
+            if (m1 as u32) >= threshold {
+                f(2 * l & 3, (m1 >> 32) as usize);
+                left -= 1;
+            }
+            if (m2 as u32) >= threshold {
+                f((2 * l + 1) & 3, (m2 >> 32) as usize);
+                left -= 1;
+            }
         }
     }
-
-    #[inline]
-    pub fn next_index(&mut self) -> usize {
-        loop {
-            let m = self.next_u32() as u64 * self.n;
-            if (m as u32) >= self.threshold {
-                return (m >> 32) as usize;
+    while left > 0 {
+        let r = rng.next();
+        for (w, u) in r
+            .iter()
+            .flat_map(|&x| [x >> 32, x & 0xFFFF_FFFF])
+            .enumerate()
+        {
+            let m = u * nn;
+            if left > 0 && (m as u32) >= threshold {
+                f(w & 3, (m >> 32) as usize);
+                left -= 1;
             }
         }
     }
@@ -121,8 +161,9 @@ impl IndexDraws {
 
 /// The first `count` indices of resample `i` (for tests and audits).
 pub fn resample_indices(n: u32, seed: u64, i: u64, count: usize) -> Vec<usize> {
-    let mut d = IndexDraws::new(seed, i, n);
-    (0..count).map(|_| d.next_index()).collect()
+    let mut out = Vec::with_capacity(count);
+    draws(seed, i, n, count, |_, j| out.push(j));
+    out
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,13 +216,22 @@ pub struct PairedInput<'a> {
 struct Cell {
     y: u32,
     pred: [u32; 2],
-    tier: u32,
+}
+
+/// Per-example values of one metric for models A and B, in tier-sorted order.
+struct Series {
+    /// ECE: `correct - confidence`; otherwise the per-example value.
+    vals: [Vec<f64>; 2],
+    /// ECE only: each example's bin.
+    bins: Option<[Vec<u16>; 2]>,
 }
 
 /// The prepared problem: built once in O(N), then resampled many times.
 ///
 /// Statistics are numbered `s = metric * n_groups + group`, groups being "all"
-/// then each tier (when there are several).
+/// then each tier (when there are several). Accuracy and F1 come from cell
+/// counts; the other metrics from per-example draw counts, with examples
+/// sorted by tier so each tier is one contiguous dot product.
 pub struct Paired {
     n: usize,
     k: usize,
@@ -189,40 +239,41 @@ pub struct Paired {
     n_groups: usize,
     metrics: Vec<Metric>,
     n_bins: usize,
-    need_f1: bool,
     class_tier: Vec<u32>,
     cells: Vec<Cell>,
+    /// Per cell and model: the two confusion slots it adds to (tp, or fn and fp).
+    cell_slots: Vec<[u32; 4]>,
     cell_of: Vec<u32>,
+    /// Example -> position in tier-sorted order.
+    pos_of: Vec<u32>,
     ex_tier: Vec<u32>,
+    /// Sorted positions `[lo, hi)` of each tier.
+    tier_range: Vec<(usize, usize)>,
+    series: Vec<Option<Series>>,
     /// Accumulator slots of one tier; all tiers lie one after another.
     tier_slots: usize,
-    /// Per-example contributions: `width` (slot, value) pairs per example.
-    width: usize,
-    slot: Vec<u32>,
-    val: Vec<f64>,
-    /// Per metric: offset of its slots within a tier block, and its position in
-    /// an example's row (model A; B follows).
+    /// Per metric: offset of its slots within a tier block.
     offset: Vec<usize>,
-    pos: Vec<usize>,
 }
 
 /// Scratch space of one worker.
 pub struct Scratch {
     counts: Vec<u32>,
-    cell_w: Vec<u64>,
+    w: Vec<f64>,
+    cell_w: Vec<u32>,
+    /// Per model: tp `[0, K)`, fn `[K, 2K)`, fp `[2K, 3K)`, a dummy at `3K`.
+    conf: [Vec<i64>; 2],
     acc: Vec<f64>,
+    bins: Vec<f64>,
     t: Totals,
 }
 
-/// Sufficient statistics of one (re)sample, per model where it applies.
+/// Sufficient statistics of one (re)sample.
 #[derive(Clone, Default)]
 struct Totals {
-    tier_n: Vec<f64>,
     group_n: Vec<f64>,
+    /// Per model and group: correct predictions.
     correct: [Vec<f64>; 2],
-    tp: [Vec<i64>; 2],
-    fp: [Vec<i64>; 2],
-    fn_: [Vec<i64>; 2],
     f1_sum: [Vec<f64>; 2],
     f1_cnt: [Vec<f64>; 2],
     /// Per group, the per-tier accumulators summed over the group's tiers.
@@ -233,6 +284,24 @@ struct Totals {
 fn f1_of(tp: i64, fp: i64, fn_: i64) -> Option<f64> {
     let d = 2 * tp + fp + fn_;
     (d > 0).then(|| 2.0 * tp as f64 / d as f64)
+}
+
+/// `sum a_i b_i` in four fixed lanes (vectorises; the order never changes).
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for j in 0..4 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 impl Paired {
@@ -252,10 +321,10 @@ impl Paired {
                 message: format!("at most 2^32 - 1 examples, got {n}"),
             });
         }
-        if input.n_tiers == 0 || input.n_bins == 0 || k == 0 {
+        if input.n_tiers == 0 || input.n_bins == 0 || input.n_bins > 65535 || k == 0 {
             return Err(KernelError::Invalid {
                 func: F,
-                message: "n_tiers, n_bins and n_classes must be >= 1".into(),
+                message: "n_tiers and n_classes must be >= 1, n_bins in [1, 65535]".into(),
             });
         }
         check_labels(F, "labels", input.labels, k)?;
@@ -281,11 +350,8 @@ impl Paired {
                 what: "metrics".into(),
             });
         }
-        let n_groups = if input.n_tiers > 1 {
-            1 + input.n_tiers
-        } else {
-            1
-        };
+        let n_tiers = input.n_tiers;
+        let n_groups = if n_tiers > 1 { 1 + n_tiers } else { 1 };
         let class_tier: Vec<u32> = input.class_tier.iter().map(|&t| t as u32).collect();
         let ex_tier: Vec<u32> = input
             .labels
@@ -303,89 +369,113 @@ impl Paired {
                 cells.push(Cell {
                     y: key.0 as u32,
                     pred: [key.1 as u32, key.2 as u32],
-                    tier: ex_tier[i],
                 });
                 cells.len() as u32 - 1
             });
             cell_of.push(id);
         }
-
-        let mut offset = Vec::new();
-        let mut pos = Vec::new();
-        let (mut tier_slots, mut width) = (0, 0);
-        for &(metric, values) in &input.metrics {
-            offset.push(tier_slots);
-            pos.push(width);
-            if metric.needs_values() {
-                let v = values.ok_or_else(|| KernelError::Invalid {
-                    func: F,
-                    message: format!("{metric:?} needs per-example values of both models"),
-                })?;
-                for (m, name) in [(0, "values of A"), (1, "values of B")] {
-                    check_len(F, &format!("{metric:?} {name} vs labels"), n, v[m].len())?;
+        let dummy = 3 * k as u32;
+        let cell_slots = cells
+            .iter()
+            .map(|c| {
+                let mut sl = [0u32; 4];
+                for m in 0..2 {
+                    let (y, p) = (c.y, c.pred[m]);
+                    let pair = if y == p {
+                        [y, dummy]
+                    } else {
+                        [k as u32 + y, 2 * k as u32 + p]
+                    };
+                    sl[2 * m..2 * m + 2].copy_from_slice(&pair);
                 }
-                width += 2;
-                tier_slots += if metric == Metric::Ece {
-                    2 * input.n_bins
-                } else {
-                    2
-                };
-            }
+                sl
+            })
+            .collect();
+
+        // Tier-sorted order (stable), so each tier's examples are contiguous.
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_by_key(|&j| ex_tier[j as usize]);
+        let mut pos_of = vec![0u32; n];
+        for (q, &j) in order.iter().enumerate() {
+            pos_of[j as usize] = q as u32;
         }
+        let mut tier_range = Vec::with_capacity(n_tiers);
+        let mut lo = 0;
+        for t in 0..n_tiers as u32 {
+            let hi = lo + ex_tier.iter().filter(|&&x| x == t).count();
+            tier_range.push((lo, hi));
+            lo = hi;
+        }
+
         let edges: Vec<f64> = (0..=input.n_bins)
             .map(|b| b as f64 / input.n_bins as f64)
             .collect();
-        let mut slot = Vec::with_capacity(n * width);
-        let mut val = Vec::with_capacity(n * width);
-        for i in 0..n {
-            let base = ex_tier[i] as usize * tier_slots;
-            for (mi, &(metric, values)) in input.metrics.iter().enumerate() {
-                let Some(v) = values.filter(|_| metric.needs_values()) else {
-                    continue;
-                };
-                for m in 0..2 {
-                    let x = v[m][i];
-                    if metric == Metric::Ece {
-                        if !(0.0..=1.0).contains(&x) {
-                            return Err(KernelError::Invalid {
-                                func: F,
-                                message: format!("confidence[{i}] = {x} is not in [0, 1]"),
-                            });
-                        }
-                        // Right-closed bins as in calibration::bin_by_edges (bin 0 also takes 0).
-                        let b = edges
-                            .partition_point(|&e| e < x)
-                            .saturating_sub(1)
-                            .min(input.n_bins - 1);
-                        let correct = (input.preds[m][i] == input.labels[i]) as u8 as f64;
-                        slot.push((base + offset[mi] + m * input.n_bins + b) as u32);
-                        // ECE needs only sum(correct - conf) per bin: |that| / n.
-                        val.push(correct - x);
-                    } else {
-                        slot.push((base + offset[mi] + m) as u32);
-                        val.push(x);
+        let mut offset = Vec::new();
+        let mut series = Vec::new();
+        let mut tier_slots = 0;
+        for &(metric, values) in &input.metrics {
+            offset.push(tier_slots);
+            if !metric.needs_values() {
+                series.push(None);
+                continue;
+            }
+            let v = values.ok_or_else(|| KernelError::Invalid {
+                func: F,
+                message: format!("{metric:?} needs per-example values of both models"),
+            })?;
+            for (m, name) in [(0, "values of A"), (1, "values of B")] {
+                check_len(F, &format!("{metric:?} {name} vs labels"), n, v[m].len())?;
+            }
+            let mut vals = [Vec::with_capacity(n), Vec::with_capacity(n)];
+            let mut bins = [Vec::with_capacity(n), Vec::with_capacity(n)];
+            for m in 0..2 {
+                for &j in &order {
+                    let (j, x) = (j as usize, v[m][j as usize]);
+                    if metric != Metric::Ece {
+                        vals[m].push(x);
+                        continue;
                     }
+                    if !(0.0..=1.0).contains(&x) {
+                        return Err(KernelError::Invalid {
+                            func: F,
+                            message: format!("confidence[{j}] = {x} is not in [0, 1]"),
+                        });
+                    }
+                    // Right-closed bins as in calibration::bin_by_edges (bin 0 also takes 0).
+                    let b = edges
+                        .partition_point(|&e| e < x)
+                        .saturating_sub(1)
+                        .min(input.n_bins - 1);
+                    let correct = (input.preds[m][j] == input.labels[j]) as u8 as f64;
+                    // ECE only needs sum(correct - conf) per bin: |that| / n.
+                    vals[m].push(correct - x);
+                    bins[m].push(b as u16);
                 }
             }
+            let is_ece = metric == Metric::Ece;
+            tier_slots += if is_ece { 2 * input.n_bins } else { 2 };
+            series.push(Some(Series {
+                vals,
+                bins: is_ece.then_some(bins),
+            }));
         }
         Ok(Paired {
             n,
             k,
-            n_tiers: input.n_tiers,
+            n_tiers,
             n_groups,
             metrics: input.metrics.iter().map(|m| m.0).collect(),
             n_bins: input.n_bins,
-            need_f1: input.metrics.iter().any(|m| m.0 == Metric::MacroF1),
             class_tier,
             cells,
+            cell_slots,
             cell_of,
+            pos_of,
             ex_tier,
+            tier_range,
+            series,
             tier_slots,
-            width,
-            slot,
-            val,
             offset,
-            pos,
         })
     }
 
@@ -398,20 +488,23 @@ impl Paired {
         self.cells.len()
     }
 
+    fn per_example(&self) -> bool {
+        self.tier_slots > 0
+    }
+
     pub fn scratch(&self) -> Scratch {
-        let two = |len: usize| [vec![0; len], vec![0; len]];
         let twof = |len: usize| [vec![0.0; len], vec![0.0; len]];
+        let ex = if self.per_example() { self.n } else { 0 };
         Scratch {
-            counts: vec![0; self.n],
+            counts: vec![0; ex],
+            w: vec![0.0; ex],
             cell_w: vec![0; self.cells.len()],
+            conf: [vec![0; 3 * self.k + 1], vec![0; 3 * self.k + 1]],
             acc: vec![0.0; self.tier_slots * self.n_tiers],
+            bins: vec![0.0; 4 * self.n_bins],
             t: Totals {
-                tier_n: vec![0.0; self.n_tiers],
                 group_n: vec![0.0; self.n_groups],
-                correct: twof(self.n_tiers),
-                tp: two(self.k),
-                fp: two(self.k),
-                fn_: two(self.k),
+                correct: twof(self.n_groups),
                 f1_sum: twof(self.n_groups),
                 f1_cnt: twof(self.n_groups),
                 gacc: vec![0.0; self.tier_slots * self.n_groups],
@@ -428,71 +521,96 @@ impl Paired {
         }
     }
 
-    /// From `s.counts` (draws per example) to cell weights and accumulators.
-    fn sweep(&self, s: &mut Scratch) {
+    /// Sets the draw counts of every example (original order).
+    fn set_weights(&self, s: &mut Scratch, weights: &[u32]) {
         s.cell_w.fill(0);
-        s.acc.fill(0.0);
-        let w_ = self.width;
-        for i in 0..self.n {
-            let w = s.counts[i];
-            if w == 0 {
-                continue;
-            }
-            s.cell_w[self.cell_of[i] as usize] += w as u64;
-            let wf = w as f64;
-            let row = i * w_;
-            for p in row..row + w_ {
-                s.acc[self.slot[p] as usize] += wf * self.val[p];
+        if self.per_example() {
+            s.counts.fill(0);
+        }
+        for (j, &w) in weights.iter().enumerate() {
+            s.cell_w[self.cell_of[j] as usize] += w;
+            if self.per_example() {
+                s.counts[self.pos_of[j] as usize] = w;
             }
         }
     }
 
-    /// Fills `s.t` from cell weights and accumulators.
-    fn totals(&self, s: &mut Scratch) {
-        let t = &mut s.t;
-        t.tier_n.fill(0.0);
-        for m in 0..2 {
-            t.correct[m].fill(0.0);
-            t.tp[m].fill(0);
-            t.fp[m].fill(0);
-            t.fn_[m].fill(0);
+    /// Per-tier sums of the per-example metrics from `s.counts`.
+    fn sweep(&self, s: &mut Scratch) {
+        if !self.per_example() {
+            return;
         }
-        for (c, &w) in self.cells.iter().zip(&s.cell_w) {
-            if w == 0 {
-                continue;
-            }
-            let tier = c.tier as usize;
-            t.tier_n[tier] += w as f64;
-            for m in 0..2 {
-                let (y, p) = (c.y as usize, c.pred[m] as usize);
-                if y == p {
-                    t.correct[m][tier] += w as f64;
-                    t.tp[m][y] += w as i64;
-                } else {
-                    t.fn_[m][y] += w as i64;
-                    t.fp[m][p] += w as i64;
-                }
-            }
+        for (w, &c) in s.w.iter_mut().zip(&s.counts) {
+            *w = c as f64;
         }
-        for g in 0..self.n_groups {
-            t.group_n[g] = self.group_tiers(g).map(|r| t.tier_n[r]).sum();
-        }
-        if self.need_f1 {
-            for m in 0..2 {
-                t.f1_sum[m].fill(0.0);
-                t.f1_cnt[m].fill(0.0);
-                for c in 0..self.k {
-                    if let Some(f) = f1_of(t.tp[m][c], t.fp[m][c], t.fn_[m][c]) {
-                        t.f1_sum[m][0] += f;
-                        t.f1_cnt[m][0] += 1.0;
-                        if self.n_groups > 1 {
-                            let g = 1 + self.class_tier[c] as usize;
-                            t.f1_sum[m][g] += f;
-                            t.f1_cnt[m][g] += 1.0;
-                        }
+        let nb = self.n_bins;
+        for (mi, ser) in self.series.iter().enumerate() {
+            let Some(ser) = ser else { continue };
+            for (t, &(lo, hi)) in self.tier_range.iter().enumerate() {
+                let w = &s.w[lo..hi];
+                let base = t * self.tier_slots + self.offset[mi];
+                for m in 0..2 {
+                    let v = &ser.vals[m][lo..hi];
+                    let Some(bins) = &ser.bins else {
+                        s.acc[base + m] = dot(w, v);
+                        continue;
+                    };
+                    // Four copies of the bins break the add-after-add dependency.
+                    s.bins.fill(0.0);
+                    for (q, ((&wq, &d), &b)) in w.iter().zip(v).zip(&bins[m][lo..hi]).enumerate() {
+                        s.bins[(q & 3) * nb + b as usize] += wq * d;
+                    }
+                    for b in 0..nb {
+                        let c = |r: usize| s.bins[r * nb + b];
+                        s.acc[base + m * nb + b] = (c(0) + c(1)) + (c(2) + c(3));
                     }
                 }
             }
+        }
+    }
+
+    /// Fills `s.t` from cell weights and the per-tier accumulators.
+    fn totals(&self, s: &mut Scratch) {
+        for m in 0..2 {
+            s.conf[m].fill(0);
+        }
+        for (sl, &w) in self.cell_slots.iter().zip(&s.cell_w) {
+            let w = w as i64;
+            s.conf[0][sl[0] as usize] += w;
+            s.conf[0][sl[1] as usize] += w;
+            s.conf[1][sl[2] as usize] += w;
+            s.conf[1][sl[3] as usize] += w;
+        }
+        let k = self.k;
+        let t = &mut s.t;
+        t.group_n.fill(0.0);
+        for m in 0..2 {
+            t.correct[m].fill(0.0);
+            t.f1_sum[m].fill(0.0);
+            t.f1_cnt[m].fill(0.0);
+            let (tp, rest) = s.conf[m].split_at(k);
+            let (fn_, fp) = rest.split_at(k);
+            for c in 0..k {
+                let g = 1 + self.class_tier[c] as usize;
+                let g = if self.n_groups > 1 { g } else { 0 };
+                // Support (tp + fn) of the class is the number of its examples.
+                if m == 0 {
+                    t.group_n[g] += (tp[c] + fn_[c]) as f64;
+                }
+                t.correct[m][g] += tp[c] as f64;
+                if let Some(f) = f1_of(tp[c], fp[c], fn_[c]) {
+                    t.f1_sum[m][g] += f;
+                    t.f1_cnt[m][g] += 1.0;
+                }
+            }
+            if self.n_groups > 1 {
+                for v in [&mut t.correct[m], &mut t.f1_sum[m], &mut t.f1_cnt[m]] {
+                    v[0] = v[1..].iter().sum();
+                }
+            }
+        }
+        if self.n_groups > 1 {
+            t.group_n[0] = t.group_n[1..].iter().sum();
         }
         let ts = self.tier_slots;
         for g in 0..self.n_groups {
@@ -512,7 +630,7 @@ impl Paired {
         let off = g * self.tier_slots + self.offset[mi];
         match self.metrics[mi] {
             Metric::MacroF1 => t.f1_sum[m][g] / t.f1_cnt[m][g],
-            Metric::Accuracy => self.group_tiers(g).map(|r| t.correct[m][r]).sum::<f64>() / n,
+            Metric::Accuracy => t.correct[m][g] / n,
             Metric::Ece => {
                 let bins = &t.gacc[off + m * self.n_bins..off + (m + 1) * self.n_bins];
                 bins.iter().map(|d| d.abs()).sum::<f64>() / n
@@ -521,14 +639,10 @@ impl Paired {
         }
     }
 
-    /// `out[2 s + m]` = statistic `s` of model `m`, from `s.counts`. NaN where a
-    /// group is empty or no class of the set is defined.
-    pub fn eval_counts(&self, s: &mut Scratch, out: &mut [f64]) {
-        self.sweep(s);
-        self.finish(s, out);
-    }
-
+    /// `out[2 s + m]` = statistic `s` of model `m` from the weights in `s`.
+    /// NaN where a group is empty or no class of the set is defined.
     fn finish(&self, s: &mut Scratch, out: &mut [f64]) {
+        self.sweep(s);
         self.totals(s);
         for mi in 0..self.metrics.len() {
             for g in 0..self.n_groups {
@@ -542,52 +656,55 @@ impl Paired {
 
     /// Values of both models for resample `i` under `seed`.
     pub fn resample(&self, seed: u64, i: u64, s: &mut Scratch, out: &mut [f64]) {
-        let mut d = IndexDraws::new(seed, i, self.n as u32);
-        if self.width == 0 {
-            // Accuracy / F1 only: the draws go straight into cell counts.
-            s.cell_w.fill(0);
-            for _ in 0..self.n {
-                s.cell_w[self.cell_of[d.next_index()] as usize] += 1;
-            }
-            self.finish(s, out);
-        } else {
+        s.cell_w.fill(0);
+        if self.per_example() {
             s.counts.fill(0);
-            for _ in 0..self.n {
-                s.counts[d.next_index()] += 1;
-            }
-            self.eval_counts(s, out);
+            let (counts, cell_w) = (&mut s.counts, &mut s.cell_w);
+            draws(seed, i, self.n as u32, self.n, |_, j| {
+                counts[self.pos_of[j] as usize] += 1;
+                cell_w[self.cell_of[j] as usize] += 1;
+            });
+        } else {
+            // Accuracy / F1 only: the draws go straight into cell counts.
+            let cell_w = &mut s.cell_w;
+            draws(seed, i, self.n as u32, self.n, |_, j| {
+                cell_w[self.cell_of[j] as usize] += 1;
+            });
         }
+        self.finish(s, out);
     }
 
     /// Values of both models on the full data (every example once).
     pub fn full(&self) -> Vec<f64> {
         let mut s = self.scratch();
-        s.counts.fill(1);
+        self.set_weights(&mut s, &vec![1; self.n]);
         let mut out = vec![0.0; 2 * self.n_stats()];
-        self.eval_counts(&mut s, &mut out);
+        self.finish(&mut s, &mut out);
         out
     }
 
     /// Values of both models for explicit index draws (rows of `indices`).
     pub fn eval_indices(&self, indices: &[Vec<usize>]) -> Result<Vec<f64>, KernelError> {
         let mut s = self.scratch();
-        let mut out = vec![0.0; 2 * self.n_stats() * indices.len()];
+        let w = 2 * self.n_stats();
+        let mut out = vec![0.0; w * indices.len()];
+        let mut weights = vec![0u32; self.n];
         for (r, idx) in indices.iter().enumerate() {
-            s.counts.fill(0);
+            weights.fill(0);
             for &j in idx {
                 if j >= self.n {
                     return Err(KernelError::OutOfRange {
                         func: "bootstrap_eval",
-                        what: "indices".into(),
+                        what: format!("indices row {r}"),
                         index: r,
                         value: j as i64,
                         bound: self.n,
                     });
                 }
-                s.counts[j] += 1;
+                weights[j] += 1;
             }
-            let w = 2 * self.n_stats();
-            self.eval_counts(&mut s, &mut out[r * w..(r + 1) * w]);
+            self.set_weights(&mut s, &weights);
+            self.finish(&mut s, &mut out[r * w..(r + 1) * w]);
         }
         Ok(out)
     }
@@ -595,7 +712,7 @@ impl Paired {
     /// Deltas (B - A) of resamples `start .. start + count`, row-major
     /// (`count` x `n_stats`), in parallel; each row only depends on its index.
     pub fn deltas(&self, seed: u64, start: u64, count: usize) -> Vec<f64> {
-        const PER_TASK: usize = 8;
+        const PER_TASK: usize = 16;
         let ns = self.n_stats();
         let mut out = vec![0.0; count * ns];
         out.par_chunks_mut(PER_TASK * ns)
@@ -622,20 +739,17 @@ impl Paired {
     /// O(N x statistics). NaN when every `theta_j` is equal (degenerate).
     pub fn jackknife_accel(&self) -> Vec<f64> {
         let mut s = self.scratch();
-        s.counts.fill(1);
+        self.set_weights(&mut s, &vec![1; self.n]);
         self.sweep(&mut s);
         self.totals(&mut s);
-        let t = &s.t;
-        let ns = self.n_stats();
-        let mut accel = vec![f64::NAN; ns];
+        let (t, conf) = (&s.t, &s.conf);
+        let mut accel = vec![f64::NAN; self.n_stats()];
         let mut theta = vec![0.0; self.n];
         for mi in 0..self.metrics.len() {
             for g in 0..self.n_groups {
                 let full = [self.value(t, mi, g, 0), self.value(t, mi, g, 1)];
-                // ECE numerators sum_b |D_b| of the full data, per model.
-                let ece_num = |m: usize| full[m] * t.group_n[g];
                 for (j, th) in theta.iter_mut().enumerate() {
-                    let v = |m: usize| self.jack_value(t, mi, g, m, j, full[m], ece_num(m));
+                    let v = |m: usize| self.jack_value(t, conf, mi, g, m, j, full[m]);
                     *th = v(1) - v(0);
                 }
                 accel[mi * self.n_groups + g] = acceleration(&theta);
@@ -649,31 +763,31 @@ impl Paired {
     fn jack_value(
         &self,
         t: &Totals,
+        conf: &[Vec<i64>; 2],
         mi: usize,
         g: usize,
         m: usize,
         j: usize,
         full: f64,
-        ece_num: f64,
     ) -> f64 {
         let tier = self.ex_tier[j] as usize;
-        let in_group = g == 0 || tier == g - 1;
         let cell = self.cells[self.cell_of[j] as usize];
         let (y, p) = (cell.y as usize, cell.pred[m] as usize);
         let metric = self.metrics[mi];
         if metric == Metric::MacroF1 {
+            let k = self.k;
+            let (tp, fn_, fp) = (&conf[m][..k], &conf[m][k..2 * k], &conf[m][2 * k..3 * k]);
             let (mut sum, mut cnt) = (t.f1_sum[m][g], t.f1_cnt[m][g]);
             let in_set = |c: usize| g == 0 || self.class_tier[c] as usize == g - 1;
             let mut touch = |c: usize, dtp: i64, dfp: i64, dfn: i64| {
                 if !in_set(c) {
                     return;
                 }
-                let (tp, fp, fn_) = (t.tp[m][c], t.fp[m][c], t.fn_[m][c]);
-                if let Some(f) = f1_of(tp, fp, fn_) {
+                if let Some(f) = f1_of(tp[c], fp[c], fn_[c]) {
                     sum -= f;
                     cnt -= 1.0;
                 }
-                if let Some(f) = f1_of(tp - dtp, fp - dfp, fn_ - dfn) {
+                if let Some(f) = f1_of(tp[c] - dtp, fp[c] - dfp, fn_[c] - dfn) {
                     sum += f;
                     cnt += 1.0;
                 }
@@ -686,26 +800,27 @@ impl Paired {
             }
             return sum / cnt;
         }
-        if !in_group {
+        if g != 0 && tier != g - 1 {
             return full;
         }
         let n1 = t.group_n[g] - 1.0;
-        let row = j * self.width + self.pos[mi] + m;
-        match metric {
-            Metric::Accuracy => {
-                let c: f64 = self.group_tiers(g).map(|r| t.correct[m][r]).sum();
-                (c - (y == p) as u8 as f64) / n1
+        let q = self.pos_of[j] as usize;
+        let off = g * self.tier_slots + self.offset[mi];
+        match (metric, &self.series[mi]) {
+            (Metric::Accuracy, _) => (t.correct[m][g] - (y == p) as u8 as f64) / n1,
+            (_, Some(ser)) => {
+                let x = ser.vals[m][q];
+                match &ser.bins {
+                    Some(bins) => {
+                        // Only the example's bin changes: swap |D_b| for |D_b - d_j|.
+                        let d_b = t.gacc[off + m * self.n_bins + bins[m][q] as usize];
+                        let num = full * t.group_n[g];
+                        (num - d_b.abs() + (d_b - x).abs()) / n1
+                    }
+                    None => (t.gacc[off + m] - x) / n1,
+                }
             }
-            Metric::Ece => {
-                // Only the example's bin changes: swap |D_b| for |D_b - d_j|.
-                let local = self.slot[row] as usize - tier * self.tier_slots;
-                let d_b = t.gacc[g * self.tier_slots + local];
-                (ece_num - d_b.abs() + (d_b - self.val[row]).abs()) / n1
-            }
-            _ => {
-                let off = g * self.tier_slots + self.offset[mi] + m;
-                (t.gacc[off] - self.val[row]) / n1
-            }
+            _ => f64::NAN,
         }
     }
 }
@@ -750,6 +865,22 @@ mod tests {
     }
 
     #[test]
+    fn lanes_are_xoshiro256pp() {
+        let mut x4 = Xoshiro256ppX4::for_resample(3, 11);
+        let mut lanes: Vec<Xoshiro256pp> = (0..4)
+            .map(|l| Xoshiro256pp {
+                s: [x4.s[0][l], x4.s[1][l], x4.s[2][l], x4.s[3][l]],
+            })
+            .collect();
+        for _ in 0..5 {
+            let out = x4.next();
+            for l in 0..4 {
+                assert_eq!(out[l], lanes[l].next_u64());
+            }
+        }
+    }
+
+    #[test]
     fn golden_stream() {
         // Pinned: any change to the generator, the stream derivation or the
         // bounded-int mapping breaks reproducibility of published intervals.
@@ -759,8 +890,8 @@ mod tests {
         assert_eq!(idx, GOLDEN_42_7.to_vec());
     }
 
-    const GOLDEN_0_0: [usize; 8] = [245, 25, 520, 903, 554, 730, 364, 428];
-    const GOLDEN_42_7: [usize; 8] = [6107, 618, 2573, 1418, 4728, 4211, 154, 632];
+    const GOLDEN_0_0: [usize; 8] = [245, 25, 469, 405, 413, 324, 872, 437];
+    const GOLDEN_42_7: [usize; 8] = [6107, 618, 2615, 2146, 6418, 1601, 3776, 2728];
 
     fn toy() -> (Vec<i64>, Vec<i64>, Vec<i64>, Vec<f64>, Vec<f64>, Vec<i64>) {
         let n = 400;
@@ -856,9 +987,10 @@ mod tests {
             let mut s = p.scratch();
             let mut v = vec![0.0; 2 * ns];
             for j in 0..p.n {
-                s.counts.fill(1);
-                s.counts[j] = 0;
-                p.eval_counts(&mut s, &mut v);
+                let mut w = vec![1u32; p.n];
+                w[j] = 0;
+                p.set_weights(&mut s, &w);
+                p.finish(&mut s, &mut v);
                 for st in 0..ns {
                     thetas[st][j] = v[2 * st + 1] - v[2 * st];
                 }
@@ -910,5 +1042,83 @@ mod tests {
         // A: F1 = [2/3, 2/3, 1]; B: F1 = [1, 0.8, 0]
         assert!((v[2] - (2.0 / 3.0 + 2.0 / 3.0 + 1.0) / 3.0).abs() < 1e-15);
         assert!((v[3] - 1.8 / 3.0).abs() < 1e-15);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    /// `cargo test --release --lib timing -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn time_draws() {
+        let n = 6430u32;
+        let t0 = std::time::Instant::now();
+        let mut acc = 0usize;
+        for i in 0..1000 {
+            draws(0, i, n, n as usize, |_, j| acc = acc.wrapping_add(j));
+        }
+        let dt = t0.elapsed().as_secs_f64();
+        println!(
+            "draws: {:.2} ns/index ({acc})",
+            dt / (1000.0 * n as f64) * 1e9
+        );
+        let y: Vec<i64> = (0..n as i64).map(|i| (i * 7919) % 113).collect();
+        let pa: Vec<i64> = (0..n as i64)
+            .map(|i| {
+                if i % 4 == 0 {
+                    (i * 31) % 113
+                } else {
+                    (i * 7919) % 113
+                }
+            })
+            .collect();
+        let pb: Vec<i64> = (0..n as i64)
+            .map(|i| {
+                if i % 5 == 0 {
+                    (i * 37) % 113
+                } else {
+                    (i * 7919) % 113
+                }
+            })
+            .collect();
+        let ct: Vec<i64> = (0..113)
+            .map(|c| {
+                if c < 20 {
+                    0
+                } else if c < 60 {
+                    1
+                } else {
+                    2
+                }
+            })
+            .collect();
+        let p = Paired::new(&PairedInput {
+            labels: &y,
+            preds: [&pa, &pb],
+            n_classes: 113,
+            class_tier: &ct,
+            n_tiers: 3,
+            metrics: vec![(Metric::MacroF1, None)],
+            n_bins: 15,
+        })
+        .unwrap();
+        let mut s = p.scratch();
+        let mut v = vec![0.0; 2 * p.n_stats()];
+        let t0 = std::time::Instant::now();
+        for i in 0..1000 {
+            p.resample(0, i, &mut s, &mut v);
+        }
+        println!(
+            "f1 resample: {:.2} us, {} cells",
+            t0.elapsed().as_secs_f64() * 1e3,
+            p.n_cells()
+        );
+        let t0 = std::time::Instant::now();
+        for _ in 0..1000 {
+            p.finish(&mut s, &mut v);
+        }
+        println!("f1 finish: {:.2} us", t0.elapsed().as_secs_f64() * 1e3);
     }
 }
