@@ -16,9 +16,8 @@ import os
 import time
 import warnings
 
-import numpy as np
-
 import kdmetrics
+import numpy as np
 
 N, K, SIZES = 6430, 113, (20, 40, 53)
 TIER_EXAMPLES = (5155, 1065, 210)
@@ -31,7 +30,7 @@ def make_workload(seed: int = 0):
     # Zipf-like inside the tier.
     w = np.empty(K)
     start = 0
-    for size, total in zip(SIZES, TIER_EXAMPLES):
+    for size, total in zip(SIZES, TIER_EXAMPLES, strict=True):
         zipf = 1.0 / np.arange(1, size + 1) ** 0.5
         w[start : start + size] = total * zipf / zipf.sum()
         start += size
@@ -190,8 +189,12 @@ def main() -> None:
     t_f1, table = timed(lambda: ours(("macro_f1",), "percentile"), repeat)
     rss1 = peak_rss_kib()
     t_f1_bca, _ = timed(lambda: ours(("macro_f1",), "bca"), repeat)
-    t_all, _ = timed(lambda: ours(("macro_f1", "accuracy", "ece", "nll", "brier"), "percentile"), repeat)
-    t_all_bca, _ = timed(lambda: ours(("macro_f1", "accuracy", "ece", "nll", "brier"), "bca"), repeat)
+    t_all, _ = timed(
+        lambda: ours(("macro_f1", "accuracy", "ece", "nll", "brier"), "percentile"), repeat
+    )
+    t_all_bca, _ = timed(
+        lambda: ours(("macro_f1", "accuracy", "ece", "nll", "brier"), "bca"), repeat
+    )
     print(table[["metric", "group", "a", "b", "delta", "ci_low", "ci_high"]].to_string(index=False))
 
     t_np, _ = timed(lambda: numpy_best(y, pa, pb, tiers, R), 1)
@@ -204,23 +207,30 @@ def main() -> None:
     t_sp *= R / r_scipy
     t_sp_bca = t_sp + jack
 
-    ms = lambda t: f"{t * 1e3:10.1f} ms"  # noqa: E731
+    rows = [
+        ("kdmetrics per-tier macro F1, percentile", t_f1, "target <= 60 ms"),
+        ("kdmetrics per-tier macro F1, BCa", t_f1_bca,
+         f"BCa adds {1e3 * (t_f1_bca - t_f1):+.2f} ms; target < 1 ms"),
+        ("kdmetrics 5 metrics x 4 groups, percentile", t_all, "target <= 150 ms"),
+        ("kdmetrics 5 metrics x 4 groups, BCa", t_all_bca, ""),
+        ("scipy percentile (paired, vectorized, batch=100)", t_sp,
+         f"ran {r_scipy} resamples, x{R // r_scipy}"),
+        ("scipy BCa", t_sp_bca,
+         f"{r_scipy} resamples x{R // r_scipy} + jackknife {jack * 1e3:.0f} ms once"),
+        ("scikit-learn f1_score loop", t_sk, f"ran {r_sklearn} resamples, x{R // r_sklearn}"),
+        ("best vectorised NumPy (cells, bincount, matmul)", t_np, ""),
+    ]  # fmt: skip
     print()
-    print(f"kdmetrics per-tier macro F1, percentile : {ms(t_f1)}   (target <= 60 ms)")
-    print(f"kdmetrics per-tier macro F1, BCa        : {ms(t_f1_bca)}   (BCa adds {1e3 * (t_f1_bca - t_f1):+.2f} ms; target < 1 ms)")
-    print(f"kdmetrics 5 metrics x 4 groups, pct     : {ms(t_all)}   (target <= 150 ms)")
-    print(f"kdmetrics 5 metrics x 4 groups, BCa     : {ms(t_all_bca)}")
-    print(f"scipy bootstrap percentile (paired, vectorized, batch=100): {ms(t_sp)}   [ran {r_scipy} resamples, x{R // r_scipy}]")
-    print(f"scipy bootstrap BCa                                       : {ms(t_sp_bca)}   [{r_scipy} resamples x{R // r_scipy} + jackknife {jack * 1e3:.0f} ms once]")
-    print(f"scikit-learn f1_score loop                                : {ms(t_sk)}   [ran {r_sklearn} resamples, x{R // r_sklearn}]")
-    print(f"best vectorised NumPy (cells + bincount + matmul)         : {ms(t_np)}")
+    for name, t, note in rows:
+        print(f"{name:<50s} {t * 1e3:10.1f} ms   {note}")
     print()
     print(f"speed-up vs scipy percentile : {t_sp / t_f1:8.1f}x   (target >= 20x)")
     print(f"speed-up vs scipy BCa        : {t_sp_bca / t_f1_bca:8.1f}x   (target >= 35x)")
     print(f"speed-up vs sklearn loop     : {t_sk / t_f1:8.1f}x   (target >= 700x)")
     print(f"speed-up vs best NumPy       : {t_np / t_f1:8.1f}x   (target >= 7x)")
     if reset:
-        print(f"peak RSS growth during the F1 run: {rss1 - rss0} KiB (deltas array: {R * 4 * 8 // 1024} KiB)")
+        grow = rss1 - rss0
+        print(f"peak RSS growth during the F1 run: {grow} KiB (deltas: {R * 4 * 8 // 1024} KiB)")
     else:
         print("peak RSS could not be reset on this system; memory not measured")
 

@@ -92,7 +92,7 @@ impl Xoshiro256ppX4 {
 
     /// One output of each lane, lane 0 first.
     #[inline(always)]
-    pub fn next(&mut self) -> [u64; 4] {
+    pub fn next_x4(&mut self) -> [u64; 4] {
         let s = &mut self.s;
         let mut out = [0u64; 4];
         for l in 0..4 {
@@ -129,12 +129,12 @@ pub fn draws(seed: u64, i: u64, n: u32, count: usize, mut f: impl FnMut(usize, u
     let mut left = count;
     // Eight words per step; finish word by word when one step could overshoot.
     while left >= 8 {
-        let r = rng.next();
+        let r = rng.next_x4();
         for (l, &x) in r.iter().enumerate() {
             let m1 = (x >> 32) * nn;
             let m2 = (x & 0xFFFF_FFFF) * nn;
             if (m1 as u32) >= threshold {
-                f(2 * l & 3, (m1 >> 32) as usize);
+                f((2 * l) & 3, (m1 >> 32) as usize);
                 left -= 1;
             }
             if (m2 as u32) >= threshold {
@@ -144,7 +144,7 @@ pub fn draws(seed: u64, i: u64, n: u32, count: usize, mut f: impl FnMut(usize, u
         }
     }
     while left > 0 {
-        let r = rng.next();
+        let r = rng.next_x4();
         for (w, u) in r
             .iter()
             .flat_map(|&x| [x >> 32, x & 0xFFFF_FFFF])
@@ -942,7 +942,7 @@ mod tests {
             })
             .collect();
         for _ in 0..5 {
-            let out = x4.next();
+            let out = x4.next_x4();
             for l in 0..4 {
                 assert_eq!(out[l], lanes[l].next_u64());
             }
@@ -962,7 +962,9 @@ mod tests {
     const GOLDEN_0_0: [usize; 8] = [245, 25, 469, 405, 413, 324, 872, 437];
     const GOLDEN_42_7: [usize; 8] = [6107, 618, 2615, 2146, 6418, 1601, 3776, 2728];
 
-    fn toy() -> (Vec<i64>, Vec<i64>, Vec<i64>, Vec<f64>, Vec<f64>, Vec<i64>) {
+    type Toy = (Vec<i64>, Vec<i64>, Vec<i64>, Vec<f64>, Vec<f64>, Vec<i64>);
+
+    fn toy() -> Toy {
         let n = 400;
         let y: Vec<i64> = (0..n).map(|i| ((i * 7) % 5) as i64).collect();
         let pa: Vec<i64> = (0..n)
@@ -992,11 +994,7 @@ mod tests {
         (y, pa, pb, ca, cb, vec![0, 0, 1, 2, 2])
     }
 
-    fn problem<'a>(
-        d: &'a (Vec<i64>, Vec<i64>, Vec<i64>, Vec<f64>, Vec<f64>, Vec<i64>),
-        n_tiers: usize,
-        ct: &'a [i64],
-    ) -> Paired {
+    fn problem<'a>(d: &'a Toy, n_tiers: usize, ct: &'a [i64]) -> Paired {
         Paired::new(&PairedInput {
             labels: &d.0,
             preds: [&d.1, &d.2],

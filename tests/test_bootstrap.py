@@ -7,16 +7,15 @@ import subprocess
 import sys
 import textwrap
 
+import kdmetrics
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kdmetrics.bootstrap import COLUMNS, eval_indices, interval, resample_indices
 from scipy import stats
 from scipy.special import logsumexp
-
-import kdmetrics
-from kdmetrics.bootstrap import COLUMNS, eval_indices, interval, resample_indices
 
 # ---------------------------------------------------------------- the stream
 
@@ -82,11 +81,20 @@ def test_rng_golden_values():
     # published interval, so this must fail loudly.
     assert resample_indices(1000, 0, 0)[:8].tolist() == [245, 25, 469, 405, 413, 324, 872, 437]
     assert resample_indices(6430, 42, 7)[:8].tolist() == [
-        6107, 618, 2615, 2146, 6418, 1601, 3776, 2728
+        6107,
+        618,
+        2615,
+        2146,
+        6418,
+        1601,
+        3776,
+        2728,
     ]
 
 
-@pytest.mark.parametrize(("n", "seed", "i"), [(2, 0, 0), (37, 5, 3), (1000, 2**64 - 1, 123), (6430, 42, 7)])
+@pytest.mark.parametrize(
+    ("n", "seed", "i"), [(2, 0, 0), (37, 5, 3), (1000, 2**64 - 1, 123), (6430, 42, 7)]
+)
 def test_rng_matches_python_reference(n, seed, i):
     assert resample_indices(n, seed, i).tolist() == reference_indices(n, seed, i, n)
 
@@ -180,7 +188,7 @@ def test_ranges_merge_exactly():
         np.testing.assert_array_equal(whole[key], np.concatenate([first[key], rest[key]]))
     # And the merged deltas give the same interval as one run.
     table = kdmetrics.paired_bootstrap(y, za, zb, n_resamples=120, tier_of_class=tiers, seed=11)
-    keys = list(zip(table.metric, table.group))
+    keys = list(zip(table.metric, table.group, strict=True))
     merged = np.column_stack([np.concatenate([first[k], rest[k]]) for k in keys])
     lo, hi = interval(merged, table.delta.to_numpy(), 0.95, "percentile")
     np.testing.assert_array_equal(lo, table.ci_low.to_numpy())
@@ -211,7 +219,11 @@ def test_table_matches_summary_and_flips():
         assert row.a == pytest.approx(sa.loc[row.group, row.metric], rel=1e-9, abs=1e-12)
         assert row.b == pytest.approx(sb.loc[row.group, row.metric], rel=1e-9, abs=1e-12)
         assert row.delta == row.b - row.a
-        sel = np.ones(len(y), bool) if row.group == "all" else ex_tier == ("head", "mid", "tail").index(row.group)
+        sel = (
+            np.ones(len(y), bool)
+            if row.group == "all"
+            else ex_tier == ("head", "mid", "tail").index(row.group)
+        )
         assert row.n == sel.sum()
         if row.metric == "accuracy":
             ca, cb = pa[sel] == y[sel], pb[sel] == y[sel]
@@ -227,14 +239,19 @@ def test_deltas_summaries_and_basic_interval():
     table, d = kdmetrics.paired_bootstrap(
         y, za, zb, tier_of_class=tiers, n_resamples=400, return_deltas=True
     )
-    basic = kdmetrics.paired_bootstrap(y, za, zb, tier_of_class=tiers, n_resamples=400, method="basic")
-    for row, brow in zip(table.itertuples(), basic.itertuples()):
+    basic = kdmetrics.paired_bootstrap(
+        y, za, zb, tier_of_class=tiers, n_resamples=400, method="basic"
+    )
+    for row, brow in zip(table.itertuples(), basic.itertuples(), strict=True):
         x = d[(row.metric, row.group)]
         assert x.shape == (400,)
         assert row.median_delta == np.median(x)
         assert row.p_delta_le_0 == np.mean(x <= 0)
         lo, hi = np.quantile(x, [0.025, 0.975])
-        assert (row.ci_low, row.ci_high) == (pytest.approx(lo, rel=1e-12), pytest.approx(hi, rel=1e-12))
+        assert (row.ci_low, row.ci_high) == (
+            pytest.approx(lo, rel=1e-12),
+            pytest.approx(hi, rel=1e-12),
+        )
         assert brow.ci_low == pytest.approx(2 * row.delta - hi)
         assert brow.ci_high == pytest.approx(2 * row.delta - lo)
 
@@ -374,7 +391,9 @@ def _reference(y, za, zb, teacher, tiers, idx, n_bins):
             if tp + fp + fn:
                 f1[c] = 2 * tp / (2 * tp + fp + fn)
         for name, sel in groups.items():
-            classes = np.ones(k, bool) if name == "all" else tiers == ("head", "mid", "tail").index(name)
+            classes = (
+                np.ones(k, bool) if name == "all" else tiers == ("head", "mid", "tail").index(name)
+            )
             f = f1[classes]
             out[("macro_f1", name, m)] = np.nanmean(f) if (~np.isnan(f)).any() else np.nan
             if not sel.any():
@@ -387,7 +406,11 @@ def _reference(y, za, zb, teacher, tiers, idx, n_bins):
             for j in range(n_bins):
                 inb = b == j
                 if inb.any():
-                    ece += inb.sum() / sel.sum() * abs(correct[sel][inb].mean() - conf[sel][inb].mean())
+                    ece += (
+                        inb.sum()
+                        / sel.sum()
+                        * abs(correct[sel][inb].mean() - conf[sel][inb].mean())
+                    )
             out[("ece", name, m)] = ece
             for metric, v in (("nll", nll), ("brier", brier), ("kl", kl), ("js", js)):
                 out[(metric, name, m)] = v[sel].mean()
@@ -409,9 +432,7 @@ def test_statistic_matches_numpy_reference(data):
     teacher = rng.normal(size=(n, k))
     tiers = rng.integers(0, 3, k)
     idx = rng.integers(0, n, (data.draw(st.integers(1, 3), label="draws"), n))
-    got = eval_indices(
-        y, za, zb, idx, tier_of_class=tiers, reference_logits=teacher, n_bins=n_bins
-    )
+    got = eval_indices(y, za, zb, idx, tier_of_class=tiers, reference_logits=teacher, n_bins=n_bins)
     for r in range(idx.shape[0]):
         ref = _reference(y, za, zb, teacher, tiers, idx[r], n_bins)
         rows = got[got.draw == r]

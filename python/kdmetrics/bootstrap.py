@@ -149,7 +149,9 @@ def _prepare(
         else:
             if kl_js is None:
                 kl_js = [
-                    divergences(func, reference_logits, z, 1.0, False, False, ("reference_logits", n))
+                    divergences(
+                        func, reference_logits, z, 1.0, False, False, ("reference_logits", n)
+                    )
                     for z, n in ((logits_a, "logits_a"), (logits_b, "logits_b"))
                 ]
                 if kl_js[0][0].shape[0] != y.shape[0]:

@@ -86,7 +86,11 @@ def compare_seeds(
     func = "compare_seeds"
     a, seeds_a = _scores(func, scores_a, "scores_a")
     b, seeds_b = _scores(func, scores_b, "scores_b")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) or n_resamples < 1:
+    if (
+        isinstance(n_resamples, bool)
+        or not isinstance(n_resamples, numbers.Integral)
+        or n_resamples < 1
+    ):
         raise ValueError(f"{func}: n_resamples must be an integer >= 1, got {n_resamples!r}")
     try:
         level = float(ci)
