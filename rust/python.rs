@@ -11,7 +11,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use rayon::ThreadPool;
 
-use crate::bootstrap::{resample_indices, Metric, Paired, PairedInput};
+use crate::bootstrap::{argmax_rows, resample_indices, Metric, Paired, PairedInput};
 use crate::calibration::{bin_by_edges, bin_equal_mass, BinSums};
 use crate::confusion::confusion_counts;
 use crate::divergence::divergences;
@@ -434,6 +434,18 @@ fn bootstrap_eval_py<'py>(
     Ok(arr.into_pyarray(py))
 }
 
+/// Top-1 prediction of every row (ties to the lowest index), no softmax.
+#[pyfunction]
+#[pyo3(name = "argmax_rows", signature = (logits, name="logits"))]
+fn argmax_rows_py<'py>(
+    py: Python<'py>,
+    logits: &Bound<'py, PyUntypedArray>,
+    name: &str,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let p = with_view2!(logits, "logits", |v| run(py, || argmax_rows(v, name)))?;
+    Ok(p.into_pyarray(py))
+}
+
 /// The first `count` example indices drawn by resample `i` (N = n).
 #[pyfunction]
 #[pyo3(name = "bootstrap_indices")]
@@ -468,5 +480,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(paired_bootstrap_py, m)?)?;
     m.add_function(wrap_pyfunction!(bootstrap_eval_py, m)?)?;
     m.add_function(wrap_pyfunction!(bootstrap_indices_py, m)?)?;
+    m.add_function(wrap_pyfunction!(argmax_rows_py, m)?)?;
     Ok(())
 }

@@ -524,3 +524,19 @@ def test_labels_out_of_range(small):
     bad[3] = 99
     with pytest.raises(ValueError, match="labels"):
         kdmetrics.paired_bootstrap(bad, za, zb, n_resamples=5)
+
+
+def test_argmax_only_path_matches_numpy_ties():
+    # Accuracy / F1 alone skip the softmax; ties must still go to the lowest index.
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 6, 300)
+    za = rng.integers(-2, 3, (300, 6)).astype(np.float16)
+    zb = rng.integers(-2, 3, (300, 6)).astype(np.float16)
+    kw = dict(metrics=("accuracy", "macro_f1"), n_resamples=50)
+    from_logits = kdmetrics.paired_bootstrap(y, za, zb, **kw)
+    from_preds = kdmetrics.paired_bootstrap(y, za.argmax(1), zb.argmax(1), **kw)
+    pd.testing.assert_frame_equal(from_logits, from_preds)
+    bad = za.astype(np.float32)
+    bad[4, 2] = np.nan
+    with pytest.raises(ValueError, match="logits_a has a NaN"):
+        kdmetrics.paired_bootstrap(y, bad, zb, **kw)

@@ -19,7 +19,13 @@ import numpy as np
 import pandas as pd
 
 from kdmetrics import _core
-from kdmetrics._validation import call_core, check_label_range, check_rows, labels_array
+from kdmetrics._validation import (
+    call_core,
+    check_label_range,
+    check_rows,
+    labels_and_scores,
+    labels_array,
+)
 from kdmetrics.divergence import divergences
 from kdmetrics.scoring import example_stats
 from kdmetrics.tiers import TIER_NAMES, tier_codes
@@ -58,12 +64,20 @@ class _Problem:
     correct_b: np.ndarray
 
 
-def _model(func: str, y: np.ndarray, scores: Any, name: str) -> tuple[np.ndarray, Any, int | None]:
-    """(pred, ExampleStats or None, n_classes or None) of logits or 1-D predictions."""
+def _model(
+    func: str, y: np.ndarray, scores: Any, name: str, need_stats: bool
+) -> tuple[np.ndarray, Any, int | None]:
+    """(pred, ExampleStats or None, n_classes or None) of logits or 1-D predictions.
+
+    Without a metric that needs probabilities only the argmax is computed.
+    """
     arr = np.asarray(scores)
     if arr.ndim == 2:
-        s = example_stats(func, y, arr, name=name)
-        return s.pred, s, arr.shape[1]
+        if need_stats:
+            s = example_stats(func, y, arr, name=name)
+            return s.pred, s, arr.shape[1]
+        _, z = labels_and_scores(func, y, arr, name)
+        return call_core(func, _core.argmax_rows, z, name), None, arr.shape[1]
     if arr.ndim != 1:
         raise ValueError(
             f"{func}: {name} must be 2-D logits or 1-D predicted classes, got shape {arr.shape}"
@@ -107,14 +121,15 @@ def _prepare(
     y = labels_array(func, labels)
     if y.shape[0] < 2:
         raise ValueError(f"{func}: labels needs at least 2 examples, got {y.shape[0]}")
-    pred_a, sa, ka = _model(func, y, logits_a, "logits_a")
-    pred_b, sb, kb = _model(func, y, logits_b, "logits_b")
+    need_stats = any(m in _NEED_LOGITS for m in metrics)
+    pred_a, sa, ka = _model(func, y, logits_a, "logits_a", need_stats)
+    pred_b, sb, kb = _model(func, y, logits_b, "logits_b", need_stats)
     if ka is not None and kb is not None and ka != kb:
         raise ValueError(f"{func}: logits_a has {ka} classes but logits_b has {kb}")
     for m in metrics:
         if m in _NEED_LOGITS:
             for s, name in ((sa, "logits_a"), (sb, "logits_b")):
-                if s is None:
+                if s is None:  # only predictions were given
                     raise ValueError(
                         f"{func}: metric {m!r} needs logits, but {name} holds predicted "
                         "classes (1-D); use metrics=('macro_f1', 'accuracy') with predictions"
