@@ -115,9 +115,7 @@ impl Xoshiro256ppX4 {
     }
 }
 
-/// Calls `f(slot, index)` with the first `count` indices in `[0, n)` of
-/// resample `i`; `slot` (0..4) is the index's word position mod 4, handy for
-/// spreading counts over copies.
+/// Calls `f(index)` with the first `count` indices in `[0, n)` of resample `i`.
 ///
 /// The word stream: each step of [`Xoshiro256ppX4`] gives lanes 0..3, each
 /// 64-bit output split into two 32-bit words, high half first. A word `u` maps
@@ -125,7 +123,7 @@ impl Xoshiro256ppX4 {
 /// (Lemire's nearly-divisionless rejection, which makes the map exactly
 /// uniform). The indices are the accepted words in order. `n` in `[1, 2^32)`.
 #[inline(always)]
-pub fn draws(seed: u64, i: u64, n: u32, count: usize, mut f: impl FnMut(usize, usize)) {
+pub fn draws(seed: u64, i: u64, n: u32, count: usize, mut f: impl FnMut(usize)) {
     let mut rng = Xoshiro256ppX4::for_resample(seed, i);
     let nn = n as u64;
     let threshold = n.wrapping_neg() % n;
@@ -133,29 +131,25 @@ pub fn draws(seed: u64, i: u64, n: u32, count: usize, mut f: impl FnMut(usize, u
     // Eight words per step; finish word by word when one step could overshoot.
     while left >= 8 {
         let r = rng.next_x4();
-        for (l, &x) in r.iter().enumerate() {
+        for &x in r.iter() {
             let m1 = (x >> 32) * nn;
             let m2 = (x & 0xFFFF_FFFF) * nn;
             if (m1 as u32) >= threshold {
-                f((2 * l) & 3, (m1 >> 32) as usize);
+                f((m1 >> 32) as usize);
                 left -= 1;
             }
             if (m2 as u32) >= threshold {
-                f((2 * l + 1) & 3, (m2 >> 32) as usize);
+                f((m2 >> 32) as usize);
                 left -= 1;
             }
         }
     }
     while left > 0 {
         let r = rng.next_x4();
-        for (w, u) in r
-            .iter()
-            .flat_map(|&x| [x >> 32, x & 0xFFFF_FFFF])
-            .enumerate()
-        {
+        for u in r.iter().flat_map(|&x| [x >> 32, x & 0xFFFF_FFFF]) {
             let m = u * nn;
             if left > 0 && (m as u32) >= threshold {
-                f(w & 3, (m >> 32) as usize);
+                f((m >> 32) as usize);
                 left -= 1;
             }
         }
@@ -165,7 +159,7 @@ pub fn draws(seed: u64, i: u64, n: u32, count: usize, mut f: impl FnMut(usize, u
 /// The first `count` indices of resample `i` (for tests and audits).
 pub fn resample_indices(n: u32, seed: u64, i: u64, count: usize) -> Vec<usize> {
     let mut out = Vec::with_capacity(count);
-    draws(seed, i, n, count, |_, j| out.push(j));
+    draws(seed, i, n, count, |j| out.push(j));
     out
 }
 
@@ -250,11 +244,6 @@ pub struct PairedInput<'a> {
     pub n_bins: usize,
 }
 
-/// Copies of the per-cell draw counts (see [`Scratch`]). Spreading the
-/// increments over 4 copies measured no faster on the reference workload
-/// (2,137 cells), so one.
-const COPIES: usize = 1;
-
 #[derive(Clone, Copy, Debug)]
 struct Cell {
     y: u32,
@@ -306,7 +295,8 @@ pub struct Paired {
 pub struct Scratch {
     counts: Vec<u32>,
     w: Vec<f64>,
-    /// Draws per cell in `COPIES` copies (by word position), folded into copy 0.
+    /// Draws per cell. (Spreading the increments over four copies to avoid
+    /// store-to-load stalls measured no faster on the reference workload.)
     cell_w: Vec<u32>,
     /// Per model: tp `[0, K)`, fn `[K, 2K)`, fp `[2K, 3K)`, a dummy at `3K`.
     conf: [Vec<i64>; 2],
@@ -551,7 +541,7 @@ impl Paired {
         Scratch {
             counts: vec![0; ex],
             w: vec![0.0; ex],
-            cell_w: vec![0; COPIES * self.cells.len()],
+            cell_w: vec![0; self.cells.len()],
             conf: [vec![0; 3 * self.k + 1], vec![0; 3 * self.k + 1]],
             acc: vec![0.0; self.tier_slots * self.n_tiers],
             bins: vec![0.0; 4 * self.n_bins],
@@ -699,13 +689,6 @@ impl Paired {
     /// NaN where a group is empty or no class of the set is defined.
     #[inline(always)]
     fn finish(&self, s: &mut Scratch, out: &mut [f64]) {
-        let nc = self.cells.len();
-        let (c0, rest) = s.cell_w.split_at_mut(nc);
-        for r in 0..COPIES - 1 {
-            for (w, &x) in c0.iter_mut().zip(&rest[r * nc..(r + 1) * nc]) {
-                *w += x;
-            }
-        }
         self.sweep(s);
         self.totals(s);
         for mi in 0..self.metrics.len() {
@@ -721,25 +704,24 @@ impl Paired {
     /// Values of both models for resample `i` under `seed`.
     #[inline(always)]
     pub fn resample(&self, seed: u64, i: u64, s: &mut Scratch, out: &mut [f64]) {
-        let nc = self.cells.len();
         s.cell_w.fill(0);
         if self.per_example() {
             s.counts.fill(0);
             let (counts, cell_w) = (&mut s.counts, &mut s.cell_w);
-            draws(seed, i, self.n as u32, self.n, |slot, j| {
+            draws(seed, i, self.n as u32, self.n, |j| {
                 counts[self.pos_of[j] as usize] += 1;
-                cell_w[(slot % COPIES) * nc + self.cell_of[j] as usize] += 1;
+                cell_w[self.cell_of[j] as usize] += 1;
             });
         } else if !self.cell_of16.is_empty() {
             // Accuracy / F1 only: the draws go straight into cell counts.
             let (cell_w, cell_of) = (&mut s.cell_w, &self.cell_of16[..]);
-            draws(seed, i, self.n as u32, self.n, |slot, j| {
-                cell_w[(slot % COPIES) * nc + cell_of[j] as usize] += 1;
+            draws(seed, i, self.n as u32, self.n, |j| {
+                cell_w[cell_of[j] as usize] += 1;
             });
         } else {
             let (cell_w, cell_of) = (&mut s.cell_w, &self.cell_of[..]);
-            draws(seed, i, self.n as u32, self.n, |slot, j| {
-                cell_w[(slot % COPIES) * nc + cell_of[j] as usize] += 1;
+            draws(seed, i, self.n as u32, self.n, |j| {
+                cell_w[cell_of[j] as usize] += 1;
             });
         }
         self.finish(s, out);
@@ -1184,7 +1166,7 @@ mod timing {
         let t0 = cpu_ns();
         let mut acc = 0usize;
         for i in 0..reps {
-            draws(0, i, n, n as usize, |_, j| acc = acc.wrapping_add(j));
+            draws(0, i, n, n as usize, |j| acc = acc.wrapping_add(j));
         }
         let dt = cpu_ns() - t0;
         println!(
