@@ -273,8 +273,10 @@ pub struct Paired {
     n_bins: usize,
     class_tier: Vec<u32>,
     cells: Vec<Cell>,
-    /// Per cell and model: the two confusion slots it adds to (tp, or fn and fp).
-    cell_slots: Vec<[u32; 4]>,
+    /// Per model and confusion slot (tp, fn, fp of each class; CSR) the cells
+    /// that add to it, so the counts are gathered sums, not scattered adds.
+    slot_start: [Vec<u32>; 2],
+    slot_cells: [Vec<u32>; 2],
     cell_of: Vec<u32>,
     /// `cell_of` as u16 when the cells fit (half the cache footprint in the
     /// draw loop); empty otherwise.
@@ -412,15 +414,15 @@ impl Paired {
             cell_of.push(id);
         }
         let cells_len = cells.len();
-        let dummy = 3 * k as u32;
-        let cell_slots = cells
+        // Per cell and model the two confusion slots it adds to: tp, or fn and fp.
+        let cell_slots: Vec<[u32; 4]> = cells
             .iter()
             .map(|c| {
                 let mut sl = [0u32; 4];
                 for m in 0..2 {
                     let (y, p) = (c.y, c.pred[m]);
                     let pair = if y == p {
-                        [y, dummy]
+                        [y, 3 * k as u32]
                     } else {
                         [k as u32 + y, 2 * k as u32 + p]
                     };
@@ -429,6 +431,20 @@ impl Paired {
                 sl
             })
             .collect();
+        let (mut slot_start, mut slot_cells) = ([vec![], vec![]], [vec![], vec![]]);
+        for m in 0..2 {
+            let mut lists = vec![Vec::new(); 3 * k + 1];
+            for (c, sl) in cell_slots.iter().enumerate() {
+                lists[sl[2 * m] as usize].push(c as u32);
+                lists[sl[2 * m + 1] as usize].push(c as u32);
+            }
+            slot_start[m].push(0);
+            // The dummy slot (3K) only collects the "correct" half-pairs: skip it.
+            for list in &lists[..3 * k] {
+                slot_cells[m].extend_from_slice(list);
+                slot_start[m].push(slot_cells[m].len() as u32);
+            }
+        }
 
         // Tier-sorted order (stable), so each tier's examples are contiguous.
         let mut order: Vec<u32> = (0..n as u32).collect();
@@ -506,7 +522,8 @@ impl Paired {
             n_bins: input.n_bins,
             class_tier,
             cells,
-            cell_slots,
+            slot_start,
+            slot_cells,
             cell_of16: if cells_len <= 1 << 16 {
                 cell_of.iter().map(|&c| c as u16).collect()
             } else {
@@ -619,12 +636,12 @@ impl Paired {
         for m in 0..2 {
             s.conf[m].fill(0);
         }
-        for (sl, &w) in self.cell_slots.iter().zip(&s.cell_w) {
-            let w = w as i64;
-            s.conf[0][sl[0] as usize] += w;
-            s.conf[0][sl[1] as usize] += w;
-            s.conf[1][sl[2] as usize] += w;
-            s.conf[1][sl[3] as usize] += w;
+        for m in 0..2 {
+            let (start, cells) = (&self.slot_start[m], &self.slot_cells[m]);
+            for (slot, c) in s.conf[m][..3 * self.k].iter_mut().enumerate() {
+                let list = &cells[start[slot] as usize..start[slot + 1] as usize];
+                *c = list.iter().map(|&x| s.cell_w[x as usize] as i64).sum();
+            }
         }
         let k = self.k;
         let t = &mut s.t;
@@ -771,23 +788,9 @@ impl Paired {
         out.par_chunks_mut(PER_TASK * ns)
             .enumerate()
             .for_each(|(t, chunk)| {
-                let first = start + (t * PER_TASK) as u64;
-                #[cfg(target_arch = "x86_64")]
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU has AVX2. Same arithmetic in the same order
-                    // (no FMA), so results equal the generic path bit for bit.
-                    unsafe { self.rows_avx2(seed, first, chunk) };
-                    return;
-                }
-                self.rows(seed, first, chunk);
+                self.rows(seed, start + (t * PER_TASK) as u64, chunk);
             });
         out
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn rows_avx2(&self, seed: u64, first: u64, chunk: &mut [f64]) {
-        self.rows(seed, first, chunk)
     }
 
     /// Fills `chunk` with the deltas of resamples `first, first + 1, ...`.
@@ -1224,10 +1227,9 @@ mod timing {
             let per = (cpu_ns() - t0) / reps as f64 / 1e3;
             let mut rows = vec![0.0; reps as usize * p.n_stats()];
             let t0 = cpu_ns();
-            // SAFETY: timing only; the machines we time on have AVX2.
-            unsafe { p.rows_avx2(0, 0, &mut rows) };
-            let per_fast = (cpu_ns() - t0) / reps as f64 / 1e3;
-            println!("avx2 rows: {per_fast:.2} us/resample");
+            p.rows(0, 0, &mut rows);
+            let per_rows = (cpu_ns() - t0) / reps as f64 / 1e3;
+            println!("rows: {per_rows:.2} us/resample");
             let t0 = cpu_ns();
             for _ in 0..reps {
                 p.finish(&mut s, &mut v);
