@@ -7,13 +7,16 @@
 //! (label, pred A, pred B) cell was drawn, so with those metrics alone the draws
 //! go straight into cell counts.
 //!
-//! **PRNG.** Resample `i` under `seed` uses its own xoshiro256++ generator
-//! (Blackman & Vigna 2019) whose 256-bit state is filled by SplitMix64 from
-//! `key = splitmix64(splitmix64(seed) ^ i)`. Each 64-bit output gives two
-//! 32-bit words (high half first), each mapped to `[0, N)` by Lemire's
-//! nearly-divisionless method (reject when the low product word is below
-//! `2^32 mod N`). Written here (no crate) so the stream can never change
-//! under a dependency update; `tests::golden_stream` pins it.
+//! **PRNG.** Resample `i` under `seed` uses its own four xoshiro256++ 1.0
+//! generators (Blackman & Vigna 2019) stepped together, their 4 x 256-bit
+//! state filled in order by SplitMix64 from
+//! `key = splitmix64(splitmix64(seed) ^ i)`. Each step gives lanes 0..3; each
+//! 64-bit output gives two 32-bit words (high half first), each mapped to
+//! `[0, N)` by Lemire's nearly-divisionless method (reject when the low
+//! product word is below `2^32 mod N`). Four independent lanes keep the CPU
+//! busy; written here (no crate) so the stream can never change under a
+//! dependency update. `tests::golden_stream` pins it, and
+//! `tests/test_bootstrap.py` re-implements it in pure Python.
 //!
 //! Resample values are written to their own slot in index order, so the
 //! result does not depend on the thread count, and a range
