@@ -10,6 +10,7 @@
 // Index loops over several equal-length slices read more clearly than zips.
 #![allow(clippy::needless_range_loop)]
 
+pub mod bootstrap;
 pub mod calibration;
 pub mod confusion;
 pub mod divergence;

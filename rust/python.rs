@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex};
 use half::f16;
 use numpy::{
     dtype, Element, IntoPyArray, PyArray1, PyArray2, PyArrayDescrMethods, PyArrayMethods,
-    PyReadonlyArray1, PyUntypedArray, PyUntypedArrayMethods,
+    PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use rayon::ThreadPool;
 
+use crate::bootstrap::{resample_indices, Metric, Paired, PairedInput};
 use crate::calibration::{bin_by_edges, bin_equal_mass, BinSums};
 use crate::confusion::confusion_counts;
 use crate::divergence::divergences;
@@ -301,6 +302,170 @@ fn group_sums_py<'py>(
     Ok((s.into_pyarray(py), c.into_pyarray(py)))
 }
 
+/// Per-example values of models A and B for one metric (None for accuracy / F1).
+type PairValues<'py> = Option<(PyReadonlyArray1<'py, f64>, PyReadonlyArray1<'py, f64>)>;
+
+/// Builds the prepared paired-bootstrap problem from the Python arguments.
+#[allow(clippy::too_many_arguments)]
+fn paired_problem(
+    labels: &PyReadonlyArray1<'_, i64>,
+    pred_a: &PyReadonlyArray1<'_, i64>,
+    pred_b: &PyReadonlyArray1<'_, i64>,
+    n_classes: usize,
+    class_tier: &PyReadonlyArray1<'_, i64>,
+    n_tiers: usize,
+    metrics: &[String],
+    values: &[PairValues<'_>],
+    n_bins: usize,
+) -> PyResult<Paired> {
+    if metrics.len() != values.len() {
+        return Err(PyValueError::new_err(
+            "paired_bootstrap: one values entry per metric",
+        ));
+    }
+    let mut ms = Vec::with_capacity(metrics.len());
+    for (name, v) in metrics.iter().zip(values) {
+        let metric = Metric::parse(name).ok_or_else(|| {
+            PyValueError::new_err(format!("paired_bootstrap: unknown metric {name:?}"))
+        })?;
+        let v = match v {
+            Some((a, b)) => Some([a.as_slice()?, b.as_slice()?]),
+            None => None,
+        };
+        ms.push((metric, v));
+    }
+    Ok(Paired::new(&PairedInput {
+        labels: labels.as_slice()?,
+        preds: [pred_a.as_slice()?, pred_b.as_slice()?],
+        n_classes,
+        class_tier: class_tier.as_slice()?,
+        n_tiers,
+        metrics: ms,
+        n_bins,
+    })?)
+}
+
+type BootOut<'py> = (
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Option<Bound<'py, PyArray1<f64>>>,
+);
+
+/// Paired bootstrap: (deltas of resamples start..start+count as count x S,
+/// full-data values as S x 2 (A, B), BCa acceleration per statistic or None).
+#[pyfunction]
+#[pyo3(name = "paired_bootstrap", signature = (labels, pred_a, pred_b, n_classes, class_tier, n_tiers, metrics, values, n_bins, seed, start, count, jackknife))]
+#[allow(clippy::too_many_arguments)]
+fn paired_bootstrap_py<'py>(
+    py: Python<'py>,
+    labels: PyReadonlyArray1<'py, i64>,
+    pred_a: PyReadonlyArray1<'py, i64>,
+    pred_b: PyReadonlyArray1<'py, i64>,
+    n_classes: usize,
+    class_tier: PyReadonlyArray1<'py, i64>,
+    n_tiers: usize,
+    metrics: Vec<String>,
+    values: Vec<PairValues<'py>>,
+    n_bins: usize,
+    seed: u64,
+    start: u64,
+    count: usize,
+    jackknife: bool,
+) -> PyResult<BootOut<'py>> {
+    let problem = paired_problem(
+        &labels,
+        &pred_a,
+        &pred_b,
+        n_classes,
+        &class_tier,
+        n_tiers,
+        &metrics,
+        &values,
+        n_bins,
+    )?;
+    let ns = problem.n_stats();
+    let (deltas, full, accel) = run(py, || {
+        let deltas = problem.deltas(seed, start, count);
+        let accel = jackknife.then(|| problem.jackknife_accel());
+        Ok((deltas, problem.full(), accel))
+    })?;
+    let shape = |r: usize, c: usize, v: Vec<f64>| {
+        numpy::ndarray::Array2::from_shape_vec((r, c), v)
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    };
+    Ok((
+        shape(count, ns, deltas)?.into_pyarray(py),
+        shape(ns, 2, full)?.into_pyarray(py),
+        accel.map(|a| a.into_pyarray(py)),
+    ))
+}
+
+/// Values of both models (R x S x 2) for explicit index draws (R x M).
+#[pyfunction]
+#[pyo3(name = "bootstrap_eval", signature = (labels, pred_a, pred_b, n_classes, class_tier, n_tiers, metrics, values, n_bins, indices))]
+#[allow(clippy::too_many_arguments)]
+fn bootstrap_eval_py<'py>(
+    py: Python<'py>,
+    labels: PyReadonlyArray1<'py, i64>,
+    pred_a: PyReadonlyArray1<'py, i64>,
+    pred_b: PyReadonlyArray1<'py, i64>,
+    n_classes: usize,
+    class_tier: PyReadonlyArray1<'py, i64>,
+    n_tiers: usize,
+    metrics: Vec<String>,
+    values: Vec<PairValues<'py>>,
+    n_bins: usize,
+    indices: PyReadonlyArray2<'py, i64>,
+) -> PyResult<Bound<'py, numpy::PyArray3<f64>>> {
+    let problem = paired_problem(
+        &labels,
+        &pred_a,
+        &pred_b,
+        n_classes,
+        &class_tier,
+        n_tiers,
+        &metrics,
+        &values,
+        n_bins,
+    )?;
+    let idx = indices.as_array();
+    if idx.iter().any(|&j| j < 0) {
+        return Err(PyValueError::new_err(
+            "bootstrap_eval: indices must be >= 0",
+        ));
+    }
+    let rows: Vec<Vec<usize>> = idx
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().map(|&j| j as usize).collect())
+        .collect();
+    let ns = problem.n_stats();
+    let out = run(py, || problem.eval_indices(&rows))?;
+    let arr = numpy::ndarray::Array3::from_shape_vec((rows.len(), ns, 2), out)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(arr.into_pyarray(py))
+}
+
+/// The first `count` example indices drawn by resample `i` (N = n).
+#[pyfunction]
+#[pyo3(name = "bootstrap_indices")]
+fn bootstrap_indices_py(
+    py: Python<'_>,
+    n: u32,
+    seed: u64,
+    i: u64,
+    count: usize,
+) -> PyResult<Bound<'_, PyArray1<i64>>> {
+    if n == 0 {
+        return Err(PyValueError::new_err("bootstrap_indices: n must be >= 1"));
+    }
+    let v: Vec<i64> = resample_indices(n, seed, i, count)
+        .into_iter()
+        .map(|j| j as i64)
+        .collect();
+    Ok(v.into_pyarray(py))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
@@ -313,5 +478,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bin_by_edges_py, m)?)?;
     m.add_function(wrap_pyfunction!(bin_equal_mass_py, m)?)?;
     m.add_function(wrap_pyfunction!(group_sums_py, m)?)?;
+    m.add_function(wrap_pyfunction!(paired_bootstrap_py, m)?)?;
+    m.add_function(wrap_pyfunction!(bootstrap_eval_py, m)?)?;
+    m.add_function(wrap_pyfunction!(bootstrap_indices_py, m)?)?;
     Ok(())
 }

@@ -9,6 +9,7 @@ torch.
 """
 
 from kdmetrics._core import get_num_threads, set_num_threads
+from kdmetrics.bootstrap import paired_bootstrap
 from kdmetrics.calibration import ece, reliability_table
 from kdmetrics.classification import (
     accuracy,
@@ -26,6 +27,7 @@ from kdmetrics.predictions import (
     save_predictions,
 )
 from kdmetrics.scoring import brier, nll
+from kdmetrics.seeds import SeedComparison, compare_seeds
 from kdmetrics.summary import summary
 from kdmetrics.temperature import TemperatureFit, fit_temperature
 from kdmetrics.threshold import SLAThreshold, sla_threshold, threshold_table
@@ -37,11 +39,13 @@ __all__ = [
     "TIER_NAMES",
     "Predictions",
     "SLAThreshold",
+    "SeedComparison",
     "TemperatureFit",
     "accuracy",
     "balanced_accuracy",
     "brier",
     "check_aligned",
+    "compare_seeds",
     "confusion_counts",
     "ece",
     "f1_per_class",
@@ -54,6 +58,7 @@ __all__ = [
     "load_predictions",
     "macro_f1",
     "nll",
+    "paired_bootstrap",
     "reliability_table",
     "save_predictions",
     "set_num_threads",

@@ -5,6 +5,8 @@ import numpy.typing as npt
 
 __all__ = [
     "bin_by_edges",
+    "bootstrap_eval",
+    "bootstrap_indices",
     "bin_equal_mass",
     "confusion_counts",
     "divergences",
@@ -12,6 +14,7 @@ __all__ = [
     "get_num_threads",
     "group_sums",
     "nll_curve",
+    "paired_bootstrap",
     "predict",
     "set_num_threads",
 ]
@@ -66,3 +69,31 @@ def bin_equal_mass(
 def group_sums(
     values: npt.NDArray[np.float64], groups: npt.NDArray[np.int64], n_groups: int
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64]]: ...
+def paired_bootstrap(
+    labels: npt.NDArray[np.int64],
+    pred_a: npt.NDArray[np.int64],
+    pred_b: npt.NDArray[np.int64],
+    n_classes: int,
+    class_tier: npt.NDArray[np.int64],
+    n_tiers: int,
+    metrics: list[str],
+    values: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None],
+    n_bins: int,
+    seed: int,
+    start: int,
+    count: int,
+    jackknife: bool,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64] | None]: ...
+def bootstrap_eval(
+    labels: npt.NDArray[np.int64],
+    pred_a: npt.NDArray[np.int64],
+    pred_b: npt.NDArray[np.int64],
+    n_classes: int,
+    class_tier: npt.NDArray[np.int64],
+    n_tiers: int,
+    metrics: list[str],
+    values: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None],
+    n_bins: int,
+    indices: npt.NDArray[np.int64],
+) -> npt.NDArray[np.float64]: ...
+def bootstrap_indices(n: int, seed: int, i: int, count: int) -> npt.NDArray[np.int64]: ...
