@@ -93,4 +93,6 @@ def sla_from(confidence: np.ndarray, correct: np.ndarray, target: float) -> SLAT
     if good.size == 0:
         return SLAThreshold(target, float("nan"), 0.0, float("nan"), 0)
     j = good[-1]  # lowest threshold = furthest down the descending order
-    return SLAThreshold(target, float(conf_desc[last[j]]), kept[j] / n, float(acc[j]), int(kept[j]))
+    return SLAThreshold(
+        target, float(conf_desc[last[j]]), float(kept[j] / n), float(acc[j]), int(kept[j])
+    )
