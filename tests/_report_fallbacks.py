@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import kdmetrics
 import numpy as np
 import pandas as pd
-
-import kdmetrics
 from kdmetrics.summary import summary
 
 COLUMNS = [

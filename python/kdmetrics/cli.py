@@ -17,8 +17,8 @@ from collections.abc import Sequence
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("kdmetrics.cli_summary", "metrics of one prediction file, overall and per tier"),
-    "report": ("kdmetrics.cli_report", "teacher vs vanilla vs distilled: tables, bootstrap, figures"),
-    "demo": ("kdmetrics.cli_demo", "train a teacher and two students on a synthetic task, report"),
+    "report": ("kdmetrics.cli_report", "teacher vs vanilla vs distilled: tables, figures"),
+    "demo": ("kdmetrics.cli_demo", "synthetic task: train teacher and students, report"),
 }
 
 

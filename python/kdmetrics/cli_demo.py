@@ -64,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
             and v < 1
         ):
             raise UsageError(f"--{k.replace('_', '-')} must be >= 1, got {v}")
+    for k in ("teacher_hidden", "student_hidden"):
+        if k in overrides:
+            overrides[k] = tuple(overrides[k])
     config = DemoConfig(**overrides)
     run_demo(config, out=args.out, progress=not args.quiet)
     return 0

@@ -84,7 +84,7 @@ def _forest(plt, boot: pd.DataFrame, ci: float, path: str) -> None:
     fig, axes = plt.subplots(
         1, len(metrics), figsize=(3.2 * len(metrics), 0.6 * len(groups) + 1.6), squeeze=False
     )
-    for ax, metric in zip(axes[0], metrics):
+    for ax, metric in zip(axes[0], metrics, strict=True):
         rows = boot[boot["metric"] == metric].set_index("group").reindex(groups)
         y = np.arange(len(groups))[::-1]
         delta = rows["delta"].to_numpy(dtype=float)

@@ -29,7 +29,7 @@ def _fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, (float, np.floating)):
         if math.isnan(value):
             return "nan"
-        return f"{value + 0.0:.{digits}f}"  # + 0.0 turns -0.0 into 0.0
+        return f"{round(float(value), digits) + 0.0:.{digits}f}"  # no "-0.0000"
     return str(value)
 
 
@@ -38,8 +38,8 @@ def text_table(df: pd.DataFrame, columns: list[str] | None = None) -> str:
     cols = columns or list(df.columns)
     cells = [[_fmt(v) for v in row] for row in df[cols].itertuples(index=False)]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(cols)]
-    line = "  ".join(c.rjust(w) for c, w in zip(cols, widths))
-    body = ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in cells]
+    line = "  ".join(c.rjust(w) for c, w in zip(cols, widths, strict=True))
+    body = ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
     return "\n".join([line, *body])
 
 
@@ -67,7 +67,7 @@ def sections(report: Report, table) -> list[tuple[str, str]]:
         f"examples: {s['n_examples']}, classes: {s['n_classes']}",
         f"ids SHA-256: {s['ids_sha256']}",
         f"tiers: {s['tier_source']}",
-        f"files: " + ", ".join(f"{k}={v}" for k, v in s["files"].items()),
+        "files: " + ", ".join(f"{k}={v}" for k, v in s["files"].items()),
     ]
     out.append(("Inputs", "\n".join(head)))
     metric_cols = ["model", "group", "n", "accuracy", "macro_f1", "ece", "nll", "brier", "kl", "js"]
