@@ -17,8 +17,8 @@ from kdmetrics._validation import (
     call_core,
     check_label_range,
     check_rows,
-    labels_and_scores,
     labels_array,
+    labels_and_scores,
 )
 
 ZeroDivision = Any  # "exclude", 0.0 or 1.0
@@ -30,7 +30,9 @@ def predictions(func: str, labels: Any, logits_or_preds: Any, n_classes: int | N
     if arr.ndim == 2:
         y, z = labels_and_scores(func, labels, arr)
         if n_classes is not None and n_classes != z.shape[1]:
-            raise ValueError(f"{func}: n_classes={n_classes} but logits has {z.shape[1]} classes")
+            raise ValueError(
+                f"{func}: n_classes={n_classes} but logits has {z.shape[1]} classes"
+            )
         pred, _, _, _ = call_core(func, _core.example_stats, z, None, 1.0)
         return y, pred, z.shape[1]
     if arr.ndim != 1:
@@ -88,12 +90,12 @@ def check_zero_division(func: str, zero_division: ZeroDivision) -> float | None:
             return None
     elif zero_division in (0, 1):
         return float(zero_division)
-    raise ValueError(f"{func}: zero_division must be 'exclude', 0.0 or 1.0, got {zero_division!r}")
+    raise ValueError(
+        f"{func}: zero_division must be 'exclude', 0.0 or 1.0, got {zero_division!r}"
+    )
 
 
-def f1_from_counts(
-    tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, fill: float | None
-) -> np.ndarray:
+def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, fill: float | None) -> np.ndarray:
     """``2 TP / (2 TP + FP + FN)``; classes with ``TP + FP + FN = 0`` get ``fill``
     (NaN for 'exclude')."""
     denom = 2 * tp + fp + fn

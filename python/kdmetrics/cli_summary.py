@@ -30,10 +30,7 @@ def run(args: argparse.Namespace) -> int:
         check_aligned([ref_pred, pred])
         ref = ref_pred.logits
     table = summary(
-        pred.labels,
-        pred.logits,
-        tier_of_class=tiers,
-        reference_logits=ref,
+        pred.labels, pred.logits, tier_of_class=tiers, reference_logits=ref,
         temperature=args.temperature,
     )
     with pd.option_context("display.width", 120, "display.float_format", "{:.4f}".format):

@@ -24,9 +24,7 @@ def divergences(
     p = scores_array(func, p_logits, names[0])
     q = scores_array(func, q_logits, names[1])
     if p.shape != q.shape:
-        raise ValueError(
-            f"{func}: {names[0]} has shape {p.shape} but {names[1]} has shape {q.shape}"
-        )
+        raise ValueError(f"{func}: {names[0]} has shape {p.shape} but {names[1]} has shape {q.shape}")
     atol = max(probs_atol(p), probs_atol(q))
     return call_core(
         func,
@@ -68,9 +66,7 @@ def _check_base(func: str, base: Any) -> float:
         return 1.0
     b = float(base)
     if not (np.isfinite(b) and b > 0 and b != 1):
-        raise ValueError(
-            f"{func}: base must be None (nats) or a positive number != 1, got {base!r}"
-        )
+        raise ValueError(f"{func}: base must be None (nats) or a positive number != 1, got {base!r}")
     return float(np.log(b))
 
 

@@ -44,9 +44,7 @@ class Predictions:
 
     @property
     def name(self) -> str:
-        return str(
-            self.metadata.get("model") or (os.path.basename(self.path) if self.path else "model")
-        )
+        return str(self.metadata.get("model") or (os.path.basename(self.path) if self.path else "model"))
 
     def ids_or_positions(self) -> np.ndarray:
         return self.ids if self.ids is not None else np.arange(self.n_examples)
@@ -136,14 +134,8 @@ def load_predictions(path: str | os.PathLike[str]) -> Predictions:
     except ValueError as e:
         raise ValueError(f"{p}: {e}") from None
     _check_lengths(
-        func,
-        p,
-        z,
-        y,
-        arrays.get("ids"),
-        arrays.get("class_names"),
-        arrays.get("tier_of_class"),
-        arrays.get("train_counts"),
+        func, p, z, y, arrays.get("ids"), arrays.get("class_names"),
+        arrays.get("tier_of_class"), arrays.get("train_counts"),
     )
     metadata = {
         k: (v.item() if v.ndim == 0 else v) for k, v in arrays.items() if k not in KNOWN_KEYS

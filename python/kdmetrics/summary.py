@@ -50,13 +50,7 @@ def summary(
     }
     if reference_logits is not None:
         kl, js = divergences(
-            func,
-            reference_logits,
-            logits,
-            temperature,
-            False,
-            probs,
-            ("reference_logits", "logits"),
+            func, reference_logits, logits, temperature, False, probs, ("reference_logits", "logits")
         )
         columns["kl"], columns["js"] = kl, js
 
@@ -77,15 +71,9 @@ def summary(
         classes = np.ones(k, dtype=bool) if g == 0 else class_group == g
         row["macro_f1"] = mean_defined(f1[classes])
         for col, values in columns.items():
-            row["accuracy" if col == "correct" else col] = (
-                float(values[in_group].mean()) if n else np.nan
-            )
+            row["accuracy" if col == "correct" else col] = float(values[in_group].mean()) if n else np.nan
         row["ece"] = (
-            ece_from_table(
-                bin_table(
-                    func, s.confidence[in_group], s.correct[in_group], n_bins, "uniform", True
-                )
-            )
+            ece_from_table(bin_table(func, s.confidence[in_group], s.correct[in_group], n_bins, "uniform", True))
             if n
             else np.nan
         )

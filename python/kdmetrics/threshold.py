@@ -30,9 +30,7 @@ def threshold_table(
     return coverage_table(s.confidence, s.correct, t)
 
 
-def coverage_table(
-    confidence: np.ndarray, correct: np.ndarray, thresholds: np.ndarray
-) -> pd.DataFrame:
+def coverage_table(confidence: np.ndarray, correct: np.ndarray, thresholds: np.ndarray) -> pd.DataFrame:
     order = np.argsort(-confidence, kind="stable")
     conf_desc = confidence[order]
     cum_ok = np.concatenate([[0], np.cumsum(correct[order])])

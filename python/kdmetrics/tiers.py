@@ -23,12 +23,8 @@ def tiers_from_counts(train_counts: Any, sizes: tuple[int, int] = (20, 40)) -> n
     func = "tiers_from_counts"
     counts = np.asarray(train_counts)
     if counts.ndim != 1 or counts.shape[0] == 0:
-        raise ValueError(
-            f"{func}: train_counts must be a non-empty 1-D array, got shape {counts.shape}"
-        )
-    if counts.dtype.kind not in "iuf" or (
-        counts.dtype.kind == "f" and not np.isfinite(counts).all()
-    ):
+        raise ValueError(f"{func}: train_counts must be a non-empty 1-D array, got shape {counts.shape}")
+    if counts.dtype.kind not in "iuf" or (counts.dtype.kind == "f" and not np.isfinite(counts).all()):
         raise ValueError(f"{func}: train_counts must be finite numbers, got dtype {counts.dtype}")
     if (counts < 0).any():
         raise ValueError(f"{func}: train_counts must be >= 0, got {counts.min()}")
@@ -59,9 +55,7 @@ def tier_codes(func: str, tier_of_class: Any, n_classes: int) -> np.ndarray:
         names = {n: i for i, n in enumerate(TIER_NAMES)}
         bad = [v for v in arr.tolist() if v not in names]
         if bad:
-            raise ValueError(
-                f"{func}: tier_of_class has unknown tier name {bad[0]!r}; use {TIER_NAMES}"
-            )
+            raise ValueError(f"{func}: tier_of_class has unknown tier name {bad[0]!r}; use {TIER_NAMES}")
         return np.array([names[v] for v in arr.tolist()], dtype=np.int64)
     codes = labels_array(func, arr, "tier_of_class")
     bad = np.flatnonzero((codes < 0) | (codes >= len(TIER_NAMES)))
