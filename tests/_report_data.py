@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from kdmetrics import save_predictions
 
 N, K = 600, 12
@@ -28,8 +27,9 @@ def write_files(d, *, seeds: int = 1, grid: bool = False) -> dict[str, list[str]
     y = labels()
     ids = np.array([f"ex{i}" for i in range(N)])
     paths: dict[str, list[str]] = {"teacher": [str(d / "t.npz")], "vanilla": [], "distilled": []}
-    save_predictions(paths["teacher"][0], logits(y, 3.0, 1), y, ids=ids, train_counts=COUNTS,
-                     model="teacher")
+    save_predictions(
+        paths["teacher"][0], logits(y, 3.0, 1), y, ids=ids, train_counts=COUNTS, model="teacher"
+    )
     for s in range(seeds):
         for name, signal, base in (("vanilla", 1.5, 10), ("distilled", 2.0, 20)):
             p = str(d / f"{name}{s}.npz")
@@ -39,8 +39,9 @@ def write_files(d, *, seeds: int = 1, grid: bool = False) -> dict[str, list[str]
         paths["grid"] = []
         for i, t in enumerate((2.0, 4.0)):
             p = str(d / f"grid{i}.npz")
-            save_predictions(p, logits(y, 1.8, 30 + i), y, ids=ids, model=f"kd-T{t:g}", T=t,
-                             alpha=0.5)
+            save_predictions(
+                p, logits(y, 1.8, 30 + i), y, ids=ids, model=f"kd-T{t:g}", T=t, alpha=0.5
+            )
             paths["grid"].append(p)
     return paths
 

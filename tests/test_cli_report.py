@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from _report_data import K, N, labels, logits, report_args, write_files
 from _report_fallbacks import install
-
 from kdmetrics import save_predictions
 from kdmetrics.cli import main
 
@@ -26,12 +25,29 @@ def report_dir(tmp_path_factory):
 
 def test_writes_every_file(report_dir):
     names = set(p.name for p in report_dir.iterdir())
-    for table in ("metrics", "teacher_ceiling", "bootstrap", "temperature", "thresholds", "sla",
-                  "seeds", "seed_comparison", "grid"):
+    for table in (
+        "metrics",
+        "teacher_ceiling",
+        "bootstrap",
+        "temperature",
+        "thresholds",
+        "sla",
+        "seeds",
+        "seed_comparison",
+        "grid",
+    ):
         assert f"{table}.csv" in names
-    for f in ("report.md", "report.json", "summary.txt", "forest.png", "coverage.png",
-              "js_to_teacher.png", "reliability_teacher.png", "reliability_vanilla.png",
-              "reliability_distilled.png"):
+    for f in (
+        "report.md",
+        "report.json",
+        "summary.txt",
+        "forest.png",
+        "coverage.png",
+        "js_to_teacher.png",
+        "reliability_teacher.png",
+        "reliability_vanilla.png",
+        "reliability_distilled.png",
+    ):
         assert f in names
     assert not [p for p in report_dir.parent.iterdir() if p.name.startswith(".out.tmp")]
 
@@ -67,9 +83,25 @@ def test_without_tiers_only_all(tmp_path):
     for name, signal in (("t", 3.0), ("v", 1.5), ("d", 2.0)):
         save_predictions(tmp_path / f"{name}.npz", logits(y, signal, 5), y)
     out = tmp_path / "o"
-    assert main(["report", "--teacher", str(tmp_path / "t.npz"), "--vanilla",
-                 str(tmp_path / "v.npz"), "--distilled", str(tmp_path / "d.npz"),
-                 "--out", str(out), "--n-resamples", "50", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--teacher",
+                str(tmp_path / "t.npz"),
+                "--vanilla",
+                str(tmp_path / "v.npz"),
+                "--distilled",
+                str(tmp_path / "d.npz"),
+                "--out",
+                str(out),
+                "--n-resamples",
+                "50",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     rep = json.loads((out / "report.json").read_text())
     assert {r["group"] for r in rep["tables"]["metrics"]} == {"all"}
     assert any("No class tiers" in n for n in rep["notes"])
@@ -87,10 +119,24 @@ def _bad(tmp_path, capsys, args, name_in_message):
 
 
 def _base(paths, **replace):
-    files = {"teacher": paths["teacher"][0], "vanilla": paths["vanilla"][0],
-             "distilled": paths["distilled"][0], **replace}
-    return ["report", "--teacher", files["teacher"], "--vanilla", files["vanilla"],
-            "--distilled", files["distilled"], "--tier-sizes", "3", "4"]
+    files = {
+        "teacher": paths["teacher"][0],
+        "vanilla": paths["vanilla"][0],
+        "distilled": paths["distilled"][0],
+        **replace,
+    }
+    return [
+        "report",
+        "--teacher",
+        files["teacher"],
+        "--vanilla",
+        files["vanilla"],
+        "--distilled",
+        files["distilled"],
+        "--tier-sizes",
+        "3",
+        "4",
+    ]
 
 
 def test_missing_file(tmp_path, capsys):

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import math
 
+import kdmetrics
 import numpy as np
 import pandas as pd
 import pytest
 from _report_data import report_args, write_files
 from _report_fallbacks import install
-
-import kdmetrics
 from kdmetrics import (
     fit_temperature,
     load_predictions,
@@ -72,8 +71,14 @@ def test_bootstrap_matches_paired_bootstrap(case):
     rep, files, tiers = case
     t, v, d = files["teacher"][0], files["vanilla"][0], files["distilled"][0]
     want = kdmetrics.paired_bootstrap(
-        t.labels, v.logits, d.logits, tier_of_class=tiers, reference_logits=t.logits,
-        metrics=("macro_f1", "accuracy", "ece", "nll", "brier"), n_resamples=200, seed=0,
+        t.labels,
+        v.logits,
+        d.logits,
+        tier_of_class=tiers,
+        reference_logits=t.logits,
+        metrics=("macro_f1", "accuracy", "ece", "nll", "brier"),
+        n_resamples=200,
+        seed=0,
     )
     got = records(rep, "bootstrap")
     assert len(got) == len(want)
@@ -130,7 +135,9 @@ def test_seed_comparison(case):
     got = records(rep, "seed_comparison").set_index("metric")
     for metric in ("macro_f1", "accuracy", "ece", "nll"):
         a = [summary(y, f.logits, tier_of_class=tiers).loc["all", metric] for f in files["vanilla"]]
-        b = [summary(y, f.logits, tier_of_class=tiers).loc["all", metric] for f in files["distilled"]]
+        b = [
+            summary(y, f.logits, tier_of_class=tiers).loc["all", metric] for f in files["distilled"]
+        ]
         res = kdmetrics.compare_seeds(a, b, n_resamples=200, seed=0)
         assert same(got.loc[metric, "difference"], np.mean(b) - np.mean(a))
         for field in ("ci_low", "ci_high", "p_value", "cohens_d"):
@@ -143,7 +150,9 @@ def test_grid_noise_floor(case):
     boot = records(rep, "bootstrap")
     floor = rep["scalars"]["noise_floor"]
     grid = records(rep, "grid").set_index("config")
-    ref = summary(t.labels, files["vanilla"][0].logits, tier_of_class=tiers, reference_logits=t.logits)
+    ref = summary(
+        t.labels, files["vanilla"][0].logits, tier_of_class=tiers, reference_logits=t.logits
+    )
     assert list(grid.T.loc["T"].dropna()) == [2.0, 4.0]
     for metric, width in floor.items():
         row = boot[(boot.metric == metric) & (boot.group == "all")].iloc[0]
