@@ -72,7 +72,10 @@ def test_demo_refuses_non_empty_out(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_full_demo_within_budget(tmp_path, capsys):
+def test_full_demo_within_budget(tmp_path, capsys, request):
+    # Minutes of CPU: only when asked for with -m slow.
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("full-size demo: run with -m slow")
     start = time.perf_counter()
     assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
     assert time.perf_counter() - start < 180
