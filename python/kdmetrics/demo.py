@@ -126,7 +126,15 @@ def run_demo(config: DemoConfig, *, out: str | None = None, progress: bool = Tru
         paths[name] = str(res.predictions_path)
 
     say(f"report ({c.n_resamples} paired bootstrap resamples)")
-    inputs = load_inputs(str(t_res.predictions_path), [paths["vanilla"]], [paths["distilled"]])
+    # Tiers from the generator's training counts, whatever metadata train() stored.
+    counts_path = os.path.join(work, "train_counts.npy")
+    np.save(counts_path, task.train_counts)
+    inputs = load_inputs(
+        str(t_res.predictions_path),
+        [paths["vanilla"]],
+        [paths["distilled"]],
+        train_counts=counts_path,
+    )
     report = build_report(inputs, n_resamples=c.n_resamples, seed=c.seed)
     write_report(report, report_dir)
     print(terminal_summary(report))
