@@ -21,13 +21,13 @@ class DemoConfig:
     """Sizes chosen so the default run fits in about 3 minutes on 2 CPU cores."""
 
     seed: int = 0
-    n_train: int = 30_000
+    n_train: int = 20_000
     n_val: int = 6_430
     n_features: int = 48
     teacher_hidden: tuple[int, ...] = (256, 256)
     student_hidden: tuple[int, ...] = (128,)
-    teacher_epochs: int = 10
-    epochs: int = 10
+    teacher_epochs: int = 8
+    epochs: int = 8
     batch_size: int = 256
     lr: float = 2e-3
     weight_decay: float = 1e-4
