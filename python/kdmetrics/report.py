@@ -1,0 +1,429 @@
+"""The distillation report: every table of ``kdmetrics report`` as data.
+
+``load_inputs`` reads and validates the prediction files (everything that can
+go wrong with user input fails here, before anything is written);
+``build_report`` computes the tables with the library's own functions and
+returns a :class:`Report` (a dict of DataFrames plus scalars and notes).
+Rendering (text, Markdown, JSON, CSV) lives in ``kdmetrics.report_render``,
+figures in ``kdmetrics.report_plots``.
+
+Definitions used below (also written into ``report.md``):
+
+- **Gain fraction reproduced by temperature scaling** of a metric M (ECE or
+  NLL, lower is better), on the evaluation half of a seeded split-half:
+  ``(M(vanilla raw) - M(vanilla scaled)) / (M(vanilla raw) - M(distilled raw))``.
+  1 means fitting one temperature to the vanilla student recovers all of
+  distillation's gain, 0 none, > 1 more than all of it. When distillation's
+  gain is <= 0 (the distilled student is not better raw) the fraction is
+  undefined and reported as NaN with a note.
+- **Noise floor** of a grid: for each metric, the width ``ci_high - ci_low``
+  of the paired-bootstrap interval of the reference comparison (primary
+  distilled - primary vanilla, group ``all``). A grid configuration whose
+  difference from the reference model (the primary vanilla) is smaller in
+  absolute value than that width is flagged ``within_noise``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kdmetrics.predictions import Predictions, check_aligned, load_predictions
+from kdmetrics.summary import summary
+from kdmetrics.temperature import fit_temperature, split_half
+from kdmetrics.threshold import DEFAULT_THRESHOLDS, sla_threshold, threshold_table
+from kdmetrics.tiers import tier_codes, tiers_from_counts
+
+# The metrics compared between the vanilla and the distilled student.
+BOOTSTRAP_METRICS: tuple[str, ...] = ("macro_f1", "accuracy", "ece", "nll", "brier")
+# Per-seed metrics compared across training seeds.
+SEED_METRICS: tuple[str, ...] = ("macro_f1", "accuracy", "ece", "nll")
+# For a "better" direction in text: higher is better for these, lower for the rest.
+HIGHER_IS_BETTER = frozenset({"macro_f1", "accuracy"})
+SLA_TARGET = 0.95
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Validated, aligned prediction files and the class tiers."""
+
+    teacher: Predictions
+    vanilla: list[Predictions]
+    distilled: list[Predictions]
+    models: dict[str, Predictions]
+    grid: list[Predictions]
+    tier_of_class: np.ndarray | None
+    tier_source: str
+    ids_sha256: str
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.teacher.labels
+
+    def named_models(self) -> dict[str, Predictions]:
+        """Every model scored on its own: teacher, primary students, extras."""
+        return {
+            "teacher": self.teacher,
+            "vanilla": self.vanilla[0],
+            "distilled": self.distilled[0],
+            **self.models,
+        }
+
+
+@dataclass
+class Report:
+    """Tables (DataFrames) and scalars of one report."""
+
+    tables: dict[str, pd.DataFrame]
+    scalars: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    # Per-model reliability tables and fine coverage curves, for the figures.
+    reliability: dict[str, pd.DataFrame] = field(default_factory=dict)
+    coverage_curves: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def _load(path: str) -> Predictions:
+    pred = load_predictions(path)
+    finite = np.isfinite(pred.logits)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite.all(axis=1))[0])
+        raise ValueError(
+            f"{path}: logits contain {int((~finite).sum())} non-finite value(s) (NaN/inf), "
+            f"first in row {row}"
+        )
+    return pred
+
+
+def read_train_counts(path: str) -> np.ndarray:
+    """K training counts from a .npy, .npz (key ``train_counts`` or a single
+    array) or text file (whitespace/comma separated)."""
+    if not os.path.exists(path):
+        raise ValueError(f"{path}: no such file")
+    try:
+        if path.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as z:
+                if "train_counts" in z.files:
+                    counts = z["train_counts"]
+                elif len(z.files) == 1:
+                    counts = z[z.files[0]]
+                else:
+                    raise ValueError(f"no 'train_counts' key among {sorted(z.files)}")
+        elif path.endswith(".npy"):
+            counts = np.load(path, allow_pickle=False)
+        else:
+            with open(path) as f:
+                counts = np.array(f.read().replace(",", " ").split(), dtype=np.float64)
+    except ValueError as e:
+        raise ValueError(f"{path}: cannot read training counts ({e})") from None
+    return np.asarray(counts)
+
+
+def _tiers(
+    files: list[Predictions], train_counts_path: str | None, k: int, sizes: tuple[int, int]
+) -> tuple[np.ndarray | None, str]:
+    if train_counts_path is not None:
+        counts = read_train_counts(train_counts_path)
+        if counts.shape != (k,):
+            raise ValueError(
+                f"{train_counts_path}: has {counts.size} training counts but the models have "
+                f"{k} classes"
+            )
+        try:
+            return tiers_from_counts(counts, sizes), f"training counts from {train_counts_path}"
+        except ValueError as e:
+            raise ValueError(f"{train_counts_path}: {e}") from None
+    found: tuple[np.ndarray, Predictions] | None = None
+    for f in files:
+        try:
+            if f.tier_of_class is not None:
+                tiers = tier_codes("report", f.tier_of_class, k)
+            elif f.train_counts is not None:
+                tiers = tiers_from_counts(f.train_counts, sizes)
+            else:
+                continue
+        except ValueError as e:
+            raise ValueError(f"{f.path}: {e}") from None
+        if found is None:
+            found = (tiers, f)
+        elif not np.array_equal(found[0], tiers):
+            i = int(np.flatnonzero(found[0] != tiers)[0])
+            raise ValueError(
+                f"{f.path}: class tiers differ from {found[1].path} at class {i}; "
+                "pass --train-counts to choose"
+            )
+    if found is None:
+        return None, "none: no --train-counts and no tier_of_class/train_counts in the files"
+    src = "tier_of_class" if found[1].tier_of_class is not None else "train_counts"
+    return found[0], f"{src} stored in {found[1].path}"
+
+
+def load_inputs(
+    teacher: str,
+    vanilla: list[str],
+    distilled: list[str],
+    *,
+    models: dict[str, str] | None = None,
+    grid: list[str] | None = None,
+    train_counts: str | None = None,
+    tier_sizes: tuple[int, int] = (20, 40),
+) -> ReportInputs:
+    """Loads every file, rejects non-finite logits, checks that all files are
+    aligned (same ids, labels, N and K) and derives the tiers (head and mid
+    sizes ``tier_sizes``; stored ``tier_of_class`` is used as it is)."""
+    if not vanilla or not distilled:
+        raise ValueError("need at least one --vanilla and one --distilled file")
+    t = _load(teacher)
+    v = [_load(p) for p in vanilla]
+    d = [_load(p) for p in distilled]
+    m = {name: _load(p) for name, p in (models or {}).items()}
+    g = [_load(p) for p in grid or []]
+    everything = [t, *v, *d, *m.values(), *g]
+    sha = check_aligned(everything)
+    tiers, source = _tiers(everything, train_counts, t.n_classes, tier_sizes)
+    return ReportInputs(t, v, d, m, g, tiers, source, sha)
+
+
+def _summary(inputs: ReportInputs, pred: Predictions) -> pd.DataFrame:
+    return summary(
+        inputs.labels,
+        pred.logits,
+        tier_of_class=inputs.tier_of_class,
+        reference_logits=inputs.teacher.logits,
+    )
+
+
+def _metadata(pred: Predictions, key: str) -> Any:
+    value = pred.metadata.get(key)
+    if isinstance(value, np.ndarray):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def temperature_test(
+    labels: np.ndarray, vanilla: Any, distilled: Any, seed: int
+) -> tuple[pd.DataFrame, dict[str, float], list[str]]:
+    """Split-half temperature scaling of both students and the gain fractions."""
+    from kdmetrics.calibration import ece
+    from kdmetrics.scoring import nll
+
+    fit_idx, eval_idx = split_half(labels.shape[0], seed)
+    rows = []
+    for name, logits in (("vanilla", vanilla), ("distilled", distilled)):
+        fit = fit_temperature(labels[fit_idx], logits[fit_idx])
+        y, z = labels[eval_idx], logits[eval_idx]
+        t = float(fit)
+        rows.append(
+            {
+                "model": name,
+                "temperature": t,
+                "ece_raw": ece(y, z),
+                "ece_scaled": ece(y, z, temperature=t),
+                "nll_raw": nll(y, z),
+                "nll_scaled": nll(y, z, temperature=t),
+                "n_fit": int(fit_idx.size),
+                "n_eval": int(eval_idx.size),
+            }
+        )
+    table = pd.DataFrame(rows).set_index("model")
+    fractions: dict[str, float] = {}
+    notes: list[str] = []
+    for metric in ("ece", "nll"):
+        v_raw = table.loc["vanilla", f"{metric}_raw"]
+        v_scaled = table.loc["vanilla", f"{metric}_scaled"]
+        gain = v_raw - table.loc["distilled", f"{metric}_raw"]
+        if gain > 0:
+            fractions[metric] = float((v_raw - v_scaled) / gain)
+        else:
+            fractions[metric] = float("nan")
+            notes.append(
+                f"Distillation did not lower {metric.upper()} on the evaluation half "
+                f"(vanilla {v_raw:.4f}, distilled {v_raw - gain:.4f}): there is no gain for "
+                "temperature scaling to reproduce, so the fraction is undefined (NaN)."
+            )
+    return table, fractions, notes
+
+
+def seed_comparison(
+    labels: np.ndarray,
+    vanilla: list[Predictions],
+    distilled: list[Predictions],
+    tier_of_class: Any,
+    n_resamples: int,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-seed metrics of both recipes and ``compare_seeds`` per metric."""
+    from kdmetrics import compare_seeds
+
+    per_seed = []
+    for recipe, files in (("vanilla", vanilla), ("distilled", distilled)):
+        for f in files:
+            row = summary(labels, f.logits, tier_of_class=tier_of_class).loc["all"]
+            per_seed.append(
+                {
+                    "recipe": recipe,
+                    "seed": _metadata(f, "seed"),
+                    "file": f.path,
+                    **{m: float(row[m]) for m in SEED_METRICS},
+                }
+            )
+    table = pd.DataFrame(per_seed)
+    rows = []
+    for metric in SEED_METRICS:
+        a = table.loc[table.recipe == "vanilla", metric].to_numpy()
+        b = table.loc[table.recipe == "distilled", metric].to_numpy()
+        res = compare_seeds(a, b, n_resamples=n_resamples, seed=seed)
+        rows.append(
+            {
+                "metric": metric,
+                "n_vanilla": a.size,
+                "n_distilled": b.size,
+                "mean_vanilla": float(a.mean()),
+                "mean_distilled": float(b.mean()),
+                "difference": float(b.mean() - a.mean()),
+                "ci_low": float(res.ci_low),
+                "ci_high": float(res.ci_high),
+                "p_value": float(res.p_value),
+                "cohens_d": float(res.cohens_d),
+            }
+        )
+    return table, pd.DataFrame(rows)
+
+
+def grid_table(
+    inputs: ReportInputs, bootstrap: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Every grid configuration's overall metrics, its difference from the
+    reference (primary vanilla) and the noise-floor flag per metric."""
+    all_rows = bootstrap[bootstrap["group"] == "all"].set_index("metric")
+    floor = {
+        m: float(all_rows.loc[m, "ci_high"] - all_rows.loc[m, "ci_low"]) for m in all_rows.index
+    }
+    reference = _summary(inputs, inputs.vanilla[0]).loc["all"]
+    configs = [("vanilla (reference)", inputs.vanilla[0]), ("distilled", inputs.distilled[0])]
+    configs += [(f.name, f) for f in inputs.grid]
+    rows = []
+    for label, f in configs:
+        s = _summary(inputs, f).loc["all"]
+        row: dict[str, Any] = {
+            "config": label,
+            "file": f.path,
+            "T": _metadata(f, "T"),
+            "alpha": _metadata(f, "alpha"),
+            "seed": _metadata(f, "seed"),
+        }
+        for m in floor:
+            row[m] = float(s[m])
+            row[f"delta_{m}"] = float(s[m] - reference[m])
+            row[f"within_noise_{m}"] = bool(abs(s[m] - reference[m]) < floor[m])
+        rows.append(row)
+    return pd.DataFrame(rows), floor
+
+
+def build_report(
+    inputs: ReportInputs,
+    *,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    ci: float = 0.95,
+) -> Report:
+    """Computes every table of the report with the library's functions."""
+    from kdmetrics import paired_bootstrap
+    from kdmetrics.calibration import reliability_table
+
+    labels = inputs.labels
+    notes: list[str] = []
+    if inputs.tier_of_class is None:
+        notes.append(
+            "No class tiers: pass --train-counts or store tier_of_class/train_counts in the "
+            "files to get head/mid/tail rows; every table has the group 'all' only."
+        )
+    models = inputs.named_models()
+
+    per_model = []
+    for name, pred in models.items():
+        s = _summary(inputs, pred).reset_index()
+        s.insert(0, "model", name)
+        per_model.append(s)
+    metrics = pd.concat(per_model, ignore_index=True)
+
+    teacher_f1 = metrics.loc[metrics.model == "teacher", ["group", "macro_f1"]].rename(
+        columns={"macro_f1": "teacher_macro_f1"}
+    )
+    ceiling = metrics.loc[metrics.model != "teacher", ["model", "group", "macro_f1"]].merge(
+        teacher_f1, on="group"
+    )
+    ceiling["gap_to_teacher"] = ceiling["teacher_macro_f1"] - ceiling["macro_f1"]
+
+    v, d = inputs.vanilla[0], inputs.distilled[0]
+    boot = paired_bootstrap(
+        labels,
+        v.logits,
+        d.logits,
+        tier_of_class=inputs.tier_of_class,
+        metrics=BOOTSTRAP_METRICS,
+        reference_logits=inputs.teacher.logits,
+        n_resamples=n_resamples,
+        ci=ci,
+        seed=seed,
+    )
+    boot = boot.reset_index(drop=True)
+
+    temp_table, fractions, temp_notes = temperature_test(labels, v.logits, d.logits, seed)
+    notes += temp_notes
+
+    thresholds, sla_rows = [], []
+    fine = np.round(np.linspace(0.0, 1.0, 101), 10)
+    reliability, curves = {}, {}
+    for name, pred in models.items():
+        t = threshold_table(labels, pred.logits, DEFAULT_THRESHOLDS)
+        t.insert(0, "model", name)
+        thresholds.append(t)
+        sla = sla_threshold(labels, pred.logits, SLA_TARGET)
+        sla_rows.append({"model": name, **sla._asdict()})
+        reliability[name] = reliability_table(labels, pred.logits)
+        curves[name] = threshold_table(labels, pred.logits, fine)
+
+    tables: dict[str, pd.DataFrame] = {
+        "metrics": metrics,
+        "teacher_ceiling": ceiling,
+        "bootstrap": boot,
+        "temperature": temp_table.reset_index(),
+        "thresholds": pd.concat(thresholds, ignore_index=True),
+        "sla": pd.DataFrame(sla_rows),
+    }
+    scalars: dict[str, Any] = {
+        "ids_sha256": inputs.ids_sha256,
+        "n_examples": int(labels.shape[0]),
+        "n_classes": int(inputs.teacher.n_classes),
+        "tier_source": inputs.tier_source,
+        "n_resamples": int(n_resamples),
+        "seed": int(seed),
+        "ci": float(ci),
+        "sla_target": SLA_TARGET,
+        "temperature_seed": int(seed),
+        "ts_gain_fraction_ece": fractions["ece"],
+        "ts_gain_fraction_nll": fractions["nll"],
+        "files": {name: p.path for name, p in models.items()},
+    }
+
+    if len(inputs.vanilla) > 1 or len(inputs.distilled) > 1:
+        if len(inputs.vanilla) < 2 or len(inputs.distilled) < 2:
+            notes.append(
+                "Seed comparison skipped: it needs at least two files per recipe "
+                f"(got {len(inputs.vanilla)} vanilla, {len(inputs.distilled)} distilled)."
+            )
+        else:
+            per_seed, compared = seed_comparison(
+                labels, inputs.vanilla, inputs.distilled, inputs.tier_of_class, n_resamples, seed
+            )
+            tables["seeds"] = per_seed
+            tables["seed_comparison"] = compared
+    if inputs.grid:
+        grid, floor = grid_table(inputs, boot)
+        tables["grid"] = grid
+        scalars["noise_floor"] = floor
+    return Report(tables, scalars, notes, reliability, curves)
