@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from kdmetrics import save_predictions
 
 N, K = 600, 12

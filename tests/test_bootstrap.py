@@ -7,15 +7,16 @@ import subprocess
 import sys
 import textwrap
 
-import kdmetrics
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kdmetrics.bootstrap import COLUMNS, eval_indices, interval, resample_indices
 from scipy import stats
 from scipy.special import logsumexp
+
+import kdmetrics
+from kdmetrics.bootstrap import COLUMNS, eval_indices, interval, resample_indices
 
 # ---------------------------------------------------------------- the stream
 

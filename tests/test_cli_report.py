@@ -7,11 +7,9 @@ import json
 import numpy as np
 import pytest
 from _report_data import K, N, labels, logits, report_args, write_files
-from _report_fallbacks import install
+
 from kdmetrics import save_predictions
 from kdmetrics.cli import main
-
-install()  # TEST-ONLY stand-ins until paired_bootstrap/compare_seeds are merged
 
 
 @pytest.fixture(scope="module")

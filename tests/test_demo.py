@@ -11,16 +11,7 @@ import pytest
 if os.environ.get("CI") != "true":
     pytest.importorskip("torch")  # on CI a missing torch must fail, not skip
 
-from _report_fallbacks import install  # noqa: E402
 from kdmetrics.cli import main  # noqa: E402
-
-install()  # TEST-ONLY stand-ins until paired_bootstrap/compare_seeds are merged
-try:  # TEST-ONLY: kdmetrics.kd is written on another branch
-    import kdmetrics.kd  # noqa: F401
-except ImportError:
-    from _kd_fallback import install as install_kd
-
-    install_kd()
 
 TINY = [
     "--n-train",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
-import kdmetrics
 import numpy as np
 import pytest
 from scipy import stats
+
+import kdmetrics
 
 A = [0.712, 0.721, 0.705, 0.731, 0.716]
 B = [0.741, 0.752, 0.733, 0.760, 0.745, 0.738]
