@@ -993,11 +993,7 @@ mod tests {
 
     #[test]
     fn fill_draws_is_the_draws_stream() {
-        for &(n, count) in &[
-            (6430u32, 6430usize),
-            (7, 100),
-            (3_000_000_019 % 4_000_000_000, 37),
-        ] {
+        for &(n, count) in &[(6430u32, 6430usize), (7, 100), (3_000_000_019, 37)] {
             for i in 0..5 {
                 let mut a = vec![0u32; count];
                 fill_draws(11, i, n, &mut a);

@@ -78,14 +78,29 @@ pub fn bin_by_edges(
     }
     let n_bins = edges.len() - 1;
     let mut sums = BinSums::zeros(n_bins);
+    let (lo, hi) = (edges[0], edges[n_bins]);
     for (&c, &ok) in conf.iter().zip(correct) {
-        // Number of edges strictly below c (right-closed) or at most c (left-closed).
-        let pos = if right_closed {
-            edges.partition_point(|&e| e < c)
+        // Guess the bin as if the edges were uniform, then step to the exact
+        // one: O(1) for np.linspace edges, still correct for any others.
+        let guess = ((c - lo) / (hi - lo) * n_bins as f64).max(0.0) as usize;
+        let mut b = guess.min(n_bins - 1);
+        if right_closed {
+            // edge_b < c <= edge_{b+1}; bin 0 also takes c <= edge_0
+            while b > 0 && c <= edges[b] {
+                b -= 1;
+            }
+            while b + 1 < n_bins && c > edges[b + 1] {
+                b += 1;
+            }
         } else {
-            edges.partition_point(|&e| e <= c)
-        };
-        let b = pos.saturating_sub(1).min(n_bins - 1);
+            // edge_b <= c < edge_{b+1}; the last bin also takes c >= its top
+            while b > 0 && c < edges[b] {
+                b -= 1;
+            }
+            while b + 1 < n_bins && c >= edges[b + 1] {
+                b += 1;
+            }
+        }
         sums.add(b, c, ok);
     }
     Ok(sums)
@@ -164,6 +179,28 @@ mod tests {
         assert_eq!(s.count, vec![2, 3]);
         assert_eq!(r, vec![(0.1, 0.3), (0.5, 0.9)]);
         assert_eq!(s.sum_correct, vec![0.0, 3.0]);
+    }
+
+    #[test]
+    fn bins_match_a_binary_search_for_any_edges() {
+        let conf: Vec<f64> = (0..=2000).map(|i| i as f64 / 2000.0).collect();
+        let ok = vec![true; conf.len()];
+        let uneven = [0.0, 0.01, 0.5, 0.51, 0.9, 1.0];
+        for e in [edges(15), edges(7), uneven.to_vec()] {
+            for right in [true, false] {
+                let s = bin_by_edges(&conf, &ok, &e, right).unwrap();
+                let mut want = vec![0u64; e.len() - 1];
+                for &c in &conf {
+                    let pos = if right {
+                        e.partition_point(|&x| x < c)
+                    } else {
+                        e.partition_point(|&x| x <= c)
+                    };
+                    want[pos.saturating_sub(1).min(e.len() - 2)] += 1;
+                }
+                assert_eq!(s.count, want);
+            }
+        }
     }
 
     #[test]

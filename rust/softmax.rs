@@ -60,25 +60,40 @@ fn all_finite<W: Work>(x: &[W]) -> bool {
 /// occurrence. Finite input, so `>` is a total order.
 #[inline(always)]
 pub fn max_and_argmax<W: Work>(x: &[W]) -> (W, usize) {
+    let (max, arg, _) = max_argmax_finite(x);
+    (max, arg)
+}
+
+/// [`max_and_argmax`] and whether every value is finite, from one lane-wise
+/// pass (max and finiteness) and a blockwise search for the first max. With a
+/// NaN present the max and index are meaningless, and `finite` is false.
+#[inline(always)]
+pub fn max_argmax_finite<W: Work>(x: &[W]) -> (W, usize, bool) {
     const L: usize = 8;
     let mut lanes = [W::NEG_INFINITY; L];
+    let mut ok = [true; L];
     let mut chunks = x.chunks_exact(L);
     for c in &mut chunks {
         for j in 0..L {
             lanes[j] = if c[j] > lanes[j] { c[j] } else { lanes[j] };
+            ok[j] &= c[j].is_finite();
         }
     }
     let mut max = W::NEG_INFINITY;
+    let mut finite = ok.iter().all(|&b| b);
+    for &v in chunks.remainder() {
+        finite &= v.is_finite();
+    }
     for &v in lanes.iter().chain(chunks.remainder()) {
         max = if v > max { v } else { max };
     }
     for (b, c) in x.chunks(L).enumerate() {
         if c.iter().fold(false, |hit, &v| hit | (v == max)) {
             let j = c.iter().position(|&v| v == max).unwrap_or(0);
-            return (max, b * L + j);
+            return (max, b * L + j, finite);
         }
     }
-    (max, 0)
+    (max, 0, finite)
 }
 
 /// Sums float32 values in float64 with four fixed lanes: faster than one
@@ -113,8 +128,9 @@ pub fn prepare_row<'a, T: Logit>(
     e: &mut [f32],
 ) -> Result<(RowSoftmax, &'a [T::Work]), KernelError> {
     let x = load_row(row, x_buf);
+    let (max, argmax, finite) = max_argmax_finite(x);
     let ok = match input {
-        Input::Logits => all_finite(x),
+        Input::Logits => finite,
         // -inf is a zero probability; NaN, +inf or an all -inf row are not.
         Input::LogProbs => {
             x.iter()
@@ -131,7 +147,6 @@ pub fn prepare_row<'a, T: Logit>(
             col,
         });
     }
-    let (max, argmax) = max_and_argmax(x);
     // Shift and scale in the work type, exp in float32: one vectorised pass.
     let inv_t_w = T::Work::from_f64(inv_t);
     for (e, &v) in e.iter_mut().zip(x) {
@@ -148,21 +163,22 @@ pub fn prepare_row<'a, T: Logit>(
     ))
 }
 
-/// Runs `f` compiled for AVX2 when the CPU has it (x86-64 baseline otherwise).
-/// Same operations either way (Rust never fuses multiply-add by itself), so
-/// the results are bit-identical; only the vector width changes.
+/// Runs `f` compiled for AVX2 + FMA when the CPU has them (x86-64 baseline
+/// otherwise). Same operations either way (Rust never fuses multiply-add by
+/// itself; explicit `mul_add` is fused on both), so the results are
+/// bit-identical; only the speed changes.
 #[inline(always)]
 pub fn with_best_simd<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
+    if crate::fastmath::has_avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
         return unsafe { run_avx2(f) };
     }
     f()
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
