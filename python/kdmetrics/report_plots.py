@@ -62,7 +62,7 @@ def _reliability(plt, name: str, table: pd.DataFrame, path: str) -> None:
         table.loc[ok, "accuracy"],
         "o-",
         color="C3",
-        label="mean confidence",
+        label="accuracy at each bin's mean confidence",
     )
     ece = float(np.abs(table["sum_correct"] - table["sum_confidence"]).sum() / table["count"].sum())
     ax.set(
