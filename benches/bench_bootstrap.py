@@ -16,8 +16,9 @@ import os
 import time
 import warnings
 
-import kdmetrics
 import numpy as np
+
+import kdmetrics
 
 N, K, SIZES = 6430, 113, (20, 40, 53)
 TIER_EXAMPLES = (5155, 1065, 210)

@@ -7,6 +7,7 @@ made int64; logits are passed to Rust as they are, strided or not).
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -87,6 +88,28 @@ def check_temperature(func: str, temperature: Any) -> float:
     if not (np.isfinite(t) and t > 0):
         raise ValueError(f"{func}: temperature must be finite and > 0, got {temperature!r}")
     return t
+
+
+def check_ci(func: str, ci: Any) -> float:
+    """A confidence level strictly between 0 and 1."""
+    try:
+        c = float(ci)
+    except (TypeError, ValueError):
+        raise ValueError(f"{func}: ci must be a number in (0, 1), got {ci!r}") from None
+    if not 0.0 < c < 1.0:
+        raise ValueError(f"{func}: ci must be in (0, 1), got {ci!r}")
+    return c
+
+
+def check_n_resamples(func: str, n_resamples: Any) -> int:
+    """A resample count: an integer >= 1 (bools refused)."""
+    if (
+        isinstance(n_resamples, bool)
+        or not isinstance(n_resamples, numbers.Integral)
+        or n_resamples < 1
+    ):
+        raise ValueError(f"{func}: n_resamples must be an integer >= 1, got {n_resamples!r}")
+    return int(n_resamples)
 
 
 def log_of_probs(func: str, probs: np.ndarray, name: str = "logits") -> np.ndarray:

@@ -21,6 +21,7 @@ import pandas as pd
 from kdmetrics import _core
 from kdmetrics._validation import (
     call_core,
+    check_ci,
     check_label_range,
     check_rows,
     labels_and_scores,
@@ -177,16 +178,6 @@ def _prepare(
     return _Problem(args, metrics, groups, example_group, pred_a == y, pred_b == y)
 
 
-def _check_ci(func: str, ci: Any) -> float:
-    try:
-        c = float(ci)
-    except (TypeError, ValueError):
-        raise ValueError(f"{func}: ci must be a number in (0, 1), got {ci!r}") from None
-    if not 0.0 < c < 1.0:
-        raise ValueError(f"{func}: ci must be in (0, 1), got {ci!r}")
-    return c
-
-
 def interval(
     deltas: np.ndarray,
     estimate: np.ndarray,
@@ -207,7 +198,7 @@ def interval(
     gives NaN and a ``RuntimeWarning``.
     """
     func = "interval"
-    ci = _check_ci(func, ci)
+    ci = check_ci(func, ci)
     if method not in METHODS:
         raise ValueError(f"{func}: unknown method {method!r}; choose from {METHODS}")
     d = np.asarray(deltas, dtype=np.float64)
@@ -302,7 +293,7 @@ def paired_bootstrap(
     resampled deltas in resample order.
     """
     func = "paired_bootstrap"
-    ci = _check_ci(func, ci)
+    ci = check_ci(func, ci)
     n_resamples = _positive_int(func, "n_resamples", n_resamples, 1)
     seed = _positive_int(func, "seed", seed, 0)
     start = _positive_int(func, "start", start, 0)

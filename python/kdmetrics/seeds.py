@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from kdmetrics._validation import check_ci, check_n_resamples
 
 
 @dataclass(frozen=True)
@@ -86,18 +87,8 @@ def compare_seeds(
     func = "compare_seeds"
     a, seeds_a = _scores(func, scores_a, "scores_a")
     b, seeds_b = _scores(func, scores_b, "scores_b")
-    if (
-        isinstance(n_resamples, bool)
-        or not isinstance(n_resamples, numbers.Integral)
-        or n_resamples < 1
-    ):
-        raise ValueError(f"{func}: n_resamples must be an integer >= 1, got {n_resamples!r}")
-    try:
-        level = float(ci)
-    except (TypeError, ValueError):
-        raise ValueError(f"{func}: ci must be a number in (0, 1), got {ci!r}") from None
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"{func}: ci must be in (0, 1), got {ci!r}")
+    check_n_resamples(func, n_resamples)
+    level = check_ci(func, ci)
     rng = np.random.default_rng(seed)
     na, nb = a.shape[0], b.shape[0]
     delta = float(b.mean() - a.mean())
