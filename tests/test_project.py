@@ -37,3 +37,26 @@ def test_type_stubs_match_the_extension():
 
 def test_py_typed_ships():
     assert (ROOT / "python" / "kdmetrics" / "py.typed").exists()
+
+
+def _run(*cmd: str) -> subprocess.CompletedProcess:
+    return subprocess.run(list(cmd), capture_output=True, text=True, cwd=ROOT)
+
+
+def test_python_lint_and_format():
+    for cmd in (
+        ("ruff", "check", "python", "tests", "benches"),
+        ("ruff", "format", "--check", "python", "tests", "benches"),
+    ):
+        out = _run(sys.executable, "-m", *cmd)
+        assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_python_types():
+    out = _run(sys.executable, "-m", "mypy", "python/kdmetrics")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_rust_format():
+    out = _run("cargo", "fmt", "--check")
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -370,6 +370,7 @@ def build_report(
         ci=ci,
         seed=seed,
     )
+    assert isinstance(boot, pd.DataFrame)  # no return_deltas: a table alone
     boot = boot.reset_index(drop=True)
 
     temp_table, fractions, temp_notes = temperature_test(labels, v.logits, d.logits, seed)

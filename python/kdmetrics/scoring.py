@@ -23,6 +23,12 @@ class ExampleStats(NamedTuple):
     def correct(self) -> np.ndarray:
         return self.pred == self.labels
 
+    def scores(self) -> tuple[np.ndarray, np.ndarray]:
+        """(nll, brier) per example; only for stats computed with ``scores=True``."""
+        if self.nll is None or self.brier is None:
+            raise RuntimeError("NLL and Brier were not computed (scores=False)")
+        return self.nll, self.brier
+
 
 def example_stats(
     func: str,
@@ -61,8 +67,8 @@ def nll(
     prediction costs ~36 nats there and its true value here; an exactly zero
     probability is ``inf``). ``probs=True`` reads probabilities instead of logits.
     """
-    s = example_stats("nll", labels, logits, temperature, probs)
-    return s.nll if per_example else float(s.nll.mean())
+    values, _ = example_stats("nll", labels, logits, temperature, probs).scores()
+    return values if per_example else float(values.mean())
 
 
 def brier(
@@ -78,5 +84,5 @@ def brier(
     This is the original (Brier 1950) multi-class score; scikit-learn's
     ``brier_score_loss`` for binary problems is half of it at K = 2.
     """
-    s = example_stats("brier", labels, logits, temperature, probs)
-    return s.brier if per_example else float(s.brier.mean())
+    _, values = example_stats("brier", labels, logits, temperature, probs).scores()
+    return values if per_example else float(values.mean())

@@ -43,10 +43,11 @@ def summary(
     k = np.asarray(logits).shape[1]
     tp, fp, fn = call_core(func, _core.confusion_counts, s.labels, s.pred, k)
     f1 = f1_from_counts(tp, fp, fn, None)
+    nll_values, brier_values = s.scores()
     columns: dict[str, np.ndarray] = {
         "correct": s.correct.astype(np.float64),
-        "nll": s.nll,
-        "brier": s.brier,
+        "nll": nll_values,
+        "brier": brier_values,
     }
     if reference_logits is not None:
         kl, js = divergences(

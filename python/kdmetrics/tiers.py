@@ -57,10 +57,10 @@ def tier_codes(func: str, tier_of_class: Any, n_classes: int) -> np.ndarray:
         )
     if arr.dtype.kind in "USO":
         names = {n: i for i, n in enumerate(TIER_NAMES)}
-        bad = [v for v in arr.tolist() if v not in names]
-        if bad:
+        unknown = [v for v in arr.tolist() if v not in names]
+        if unknown:
             raise ValueError(
-                f"{func}: tier_of_class has unknown tier name {bad[0]!r}; use {TIER_NAMES}"
+                f"{func}: tier_of_class has unknown tier name {unknown[0]!r}; use {TIER_NAMES}"
             )
         return np.array([names[v] for v in arr.tolist()], dtype=np.int64)
     codes = labels_array(func, arr, "tier_of_class")
