@@ -8,29 +8,29 @@ the distillation losses and training loop; importing kdmetrics never imports
 torch.
 """
 
-from kdmetrics._core import get_num_threads, set_num_threads
-from kdmetrics.bootstrap import paired_bootstrap
-from kdmetrics.calibration import ece, reliability_table
-from kdmetrics.classification import (
-    accuracy,
-    balanced_accuracy,
-    confusion_counts,
-    f1_per_class,
-    macro_f1,
-)
-from kdmetrics.divergence import js_distance, js_divergence, kl_divergence
-from kdmetrics.predictions import (
+from kdmetrics._kernels import get_num_threads, set_num_threads
+from kdmetrics.io.predictions import (
     Predictions,
     check_aligned,
     ids_sha256,
     load_predictions,
     save_predictions,
 )
-from kdmetrics.scoring import brier, nll
-from kdmetrics.seeds import SeedComparison, compare_seeds
-from kdmetrics.summary import summary
-from kdmetrics.temperature import TemperatureFit, fit_temperature
-from kdmetrics.threshold import SLAThreshold, sla_threshold, threshold_table
+from kdmetrics.metrics.calibration import ece, reliability_table
+from kdmetrics.metrics.classification import (
+    accuracy,
+    balanced_accuracy,
+    confusion_counts,
+    f1_per_class,
+    macro_f1,
+)
+from kdmetrics.metrics.divergence import js_distance, js_divergence, kl_divergence
+from kdmetrics.metrics.scoring import brier, nll
+from kdmetrics.metrics.selective import SLAThreshold, sla_threshold, threshold_table
+from kdmetrics.metrics.summary import summary
+from kdmetrics.metrics.temperature import TemperatureFit, fit_temperature
+from kdmetrics.stats.bootstrap import paired_bootstrap
+from kdmetrics.stats.seeds import SeedComparison, compare_seeds
 from kdmetrics.tiers import TIER_NAMES, tiers_from_counts
 
 __version__ = "0.1.0"

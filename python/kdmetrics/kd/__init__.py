@@ -1,7 +1,7 @@
 """Distillation with PyTorch: losses, teacher-logit store, training loop (SPEC §6, §7).
 
 Needs the ``torch`` extra (``pip install 'kdmetrics[torch]'``). Names are
-imported lazily, so ``import kdmetrics.kd.cli_train`` (the ``kdmetrics train``
+imported lazily, so ``import kdmetrics.cli.train`` (the ``kdmetrics train``
 command's argument parser) works without torch, and ``import kdmetrics`` never
 imports torch.
 

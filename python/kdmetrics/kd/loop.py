@@ -39,6 +39,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
+from kdmetrics.io.predictions import save_predictions
 from kdmetrics.kd.data import EpochBatchSampler, dataset_ids, dataset_labels
 from kdmetrics.kd.losses import (
     STRATEGIES,
@@ -51,8 +52,7 @@ from kdmetrics.kd.losses import (
     multi_teacher_kd_loss,
 )
 from kdmetrics.kd.store import TeacherLogits, check_teachers
-from kdmetrics.predictions import save_predictions
-from kdmetrics.summary import summary
+from kdmetrics.metrics.summary import summary
 from kdmetrics.tiers import TIER_NAMES, tiers_from_counts
 
 LOSSES = ("vanilla", "kd", "hard", "dkd", "multi")

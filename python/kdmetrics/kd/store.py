@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from kdmetrics.predictions import ids_sha256
+from kdmetrics.io.predictions import ids_sha256
 
 
 class NearChanceTeacherWarning(UserWarning):

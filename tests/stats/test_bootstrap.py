@@ -16,7 +16,7 @@ from scipy import stats
 from scipy.special import logsumexp
 
 import kdmetrics
-from kdmetrics.bootstrap import COLUMNS, eval_indices, interval, resample_indices
+from kdmetrics.stats.bootstrap import COLUMNS, eval_indices, interval, resample_indices
 
 # ---------------------------------------------------------------- the stream
 
@@ -376,7 +376,9 @@ def _reference(y, za, zb, teacher, tiers, idx, n_bins):
         logp = z - logsumexp(z, axis=1, keepdims=True)
         p = np.exp(logp)
         pred = z.argmax(1)[idx]
-        conf = kdmetrics.scoring.example_stats("t", y, z.astype(zs[m].dtype)).confidence[idx]
+        conf = kdmetrics.metrics.scoring.example_stats("t", y, z.astype(zs[m].dtype)).confidence[
+            idx
+        ]
         nll = -logp[np.arange(len(y)), y][idx]
         onehot = np.eye(k)[y]
         brier = ((p - onehot) ** 2).sum(1)[idx]

@@ -102,14 +102,14 @@ def _models(specs: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kdmetrics.report import build_report, load_inputs
-    from kdmetrics.report_render import terminal_summary, write_report
+    from kdmetrics.report.build import build_report, load_inputs
+    from kdmetrics.report.render import terminal_summary, write_report
 
     if args.n_resamples < 1:
         raise UsageError(f"--n-resamples must be >= 1, got {args.n_resamples}")
     if not 0 < args.ci < 1:
         raise UsageError(f"--ci must be in (0, 1), got {args.ci}")
-    from kdmetrics.report_render import check_target
+    from kdmetrics.report.render import check_target
 
     check_target(args.out, args.overwrite)  # before any work
     inputs = load_inputs(

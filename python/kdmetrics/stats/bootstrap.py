@@ -1,7 +1,7 @@
 """Paired bootstrap of the difference between two models on the same examples (SPEC §3).
 
 The per-example quantities (prediction, confidence, NLL, Brier, KL, JS) are
-computed once by the existing kernels; the Rust kernel ``_core.paired_bootstrap``
+computed once by the existing kernels; the Rust kernel ``_kernels.paired_bootstrap``
 then draws every resample (its own xoshiro256++ stream per resample index,
 seeded from ``(seed, i)``), scores both models on every group from that same
 draw, and returns the deltas B - A in resample order. See ``rust/bootstrap.rs``.
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kdmetrics import _core
+from kdmetrics import _kernels
 from kdmetrics._validation import (
     call_core,
     check_ci,
@@ -27,8 +27,8 @@ from kdmetrics._validation import (
     labels_and_scores,
     labels_array,
 )
-from kdmetrics.divergence import divergences
-from kdmetrics.scoring import example_stats
+from kdmetrics.metrics.divergence import divergences
+from kdmetrics.metrics.scoring import example_stats
 from kdmetrics.tiers import TIER_NAMES, tier_codes
 
 METRICS: tuple[str, ...] = ("macro_f1", "accuracy", "ece", "nll", "brier", "kl", "js")
@@ -78,7 +78,7 @@ def _model(
             s = example_stats(func, y, arr, name=name)
             return s.pred, s, arr.shape[1]
         _, z = labels_and_scores(func, y, arr, name)
-        return call_core(func, _core.predict, z, name), None, arr.shape[1]
+        return call_core(func, _kernels.predict, z, name), None, arr.shape[1]
     if arr.ndim != 1:
         raise ValueError(
             f"{func}: {name} must be 2-D logits or 1-D predicted classes, got shape {arr.shape}"
@@ -304,7 +304,7 @@ def paired_bootstrap(
         raise ValueError(f"{func}: unknown method {method!r}; choose from {METHODS}")
     p = _prepare(func, labels, logits_a, logits_b, tier_of_class, metrics, reference_logits, n_bins)
     deltas, full, accel = call_core(
-        func, _core.paired_bootstrap, *p.args, seed, start, n_resamples, method == "bca"
+        func, _kernels.paired_bootstrap, *p.args, seed, start, n_resamples, method == "bca"
     )
     estimate = full[:, 1] - full[:, 0]
     lo, hi = interval(deltas, estimate, ci, method, accel)
@@ -349,7 +349,7 @@ def paired_bootstrap(
 
 def resample_indices(n: int, seed: int, i: int) -> np.ndarray:
     """The N example indices drawn by resample ``i`` (for audits and tests)."""
-    return _core.bootstrap_indices(n, seed, i, n)
+    return _kernels.bootstrap_indices(n, seed, i, n)
 
 
 def eval_indices(
@@ -370,7 +370,7 @@ def eval_indices(
     func = "eval_indices"
     p = _prepare(func, labels, logits_a, logits_b, tier_of_class, metrics, reference_logits, n_bins)
     idx = np.ascontiguousarray(np.atleast_2d(indices), dtype=np.int64)
-    vals = call_core(func, _core.bootstrap_eval, *p.args, idx)
+    vals = call_core(func, _kernels.bootstrap_eval, *p.args, idx)
     n_groups = len(p.groups)
     rows = [
         (r, metric, group, vals[r, mi * n_groups + g, 0], vals[r, mi * n_groups + g, 1])

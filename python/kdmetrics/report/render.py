@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kdmetrics.report import HIGHER_IS_BETTER, Report
+from kdmetrics.report.build import HIGHER_IS_BETTER, Report
 
 TIER_GROUPS = ("all", "head", "mid", "tail")
 
@@ -234,7 +234,7 @@ def check_target(out_dir: str, overwrite: bool) -> str:
 def write_report(report: Report, out_dir: str, *, overwrite: bool = False) -> list[str]:
     """Writes all files into a temporary folder next to ``out_dir`` and renames
     it into place, so a failure leaves no half-written ``out_dir``."""
-    from kdmetrics.report_plots import write_figures
+    from kdmetrics.report.plots import write_figures
 
     target = check_target(out_dir, overwrite)
     parent = os.path.dirname(target)

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "summary": ("kdmetrics.cli_summary", "metrics of one prediction file, overall and per tier"),
-    "report": ("kdmetrics.cli_report", "teacher vs vanilla vs distilled: tables, figures"),
-    "train": ("kdmetrics.kd.cli_train", "train a student MLP on feature vectors (needs torch)"),
-    "demo": ("kdmetrics.cli_demo", "synthetic task: train teacher and students, report"),
+    "summary": ("kdmetrics.cli.summary", "metrics of one prediction file, overall and per tier"),
+    "report": ("kdmetrics.cli.report", "teacher vs vanilla vs distilled: tables, figures"),
+    "train": ("kdmetrics.cli.train", "train a student MLP on feature vectors (needs torch)"),
+    "demo": ("kdmetrics.cli.demo", "synthetic task: train teacher and students, report"),
 }
 
 

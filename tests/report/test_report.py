@@ -20,9 +20,9 @@ from kdmetrics import (
     threshold_table,
     tiers_from_counts,
 )
-from kdmetrics.calibration import ece
 from kdmetrics.cli import main
-from kdmetrics.temperature import split_half
+from kdmetrics.metrics.calibration import ece
+from kdmetrics.metrics.temperature import split_half
 
 
 @pytest.fixture(scope="module")

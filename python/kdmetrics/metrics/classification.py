@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kdmetrics import _core
+from kdmetrics import _kernels
 from kdmetrics._validation import (
     call_core,
     check_label_range,
@@ -31,7 +31,7 @@ def predictions(func: str, labels: Any, logits_or_preds: Any, n_classes: int | N
         y, z = labels_and_scores(func, labels, arr)
         if n_classes is not None and n_classes != z.shape[1]:
             raise ValueError(f"{func}: n_classes={n_classes} but logits has {z.shape[1]} classes")
-        pred = call_core(func, _core.predict, z)
+        pred = call_core(func, _kernels.predict, z)
         return y, pred, z.shape[1]
     if arr.ndim != 1:
         raise ValueError(
@@ -53,7 +53,7 @@ def predictions(func: str, labels: Any, logits_or_preds: Any, n_classes: int | N
 def counts(func: str, labels: Any, logits_or_preds: Any, n_classes: int | None = None):
     """(tp, fp, fn) per class as int64 arrays, and the labels and predictions."""
     y, p, k = predictions(func, labels, logits_or_preds, n_classes)
-    tp, fp, fn = call_core(func, _core.confusion_counts, y, p, k)
+    tp, fp, fn = call_core(func, _kernels.confusion_counts, y, p, k)
     return tp, fp, fn, y, p
 
 

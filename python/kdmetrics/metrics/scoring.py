@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from kdmetrics import _core
+from kdmetrics import _kernels
 from kdmetrics._validation import call_core, check_temperature, labels_and_scores, log_of_probs
 
 
@@ -47,7 +47,7 @@ def example_stats(
     if probs:
         z = log_of_probs(func, z, name)
     pred, conf, nll_, brier_ = call_core(
-        func, _core.example_stats, z, y if scores else None, t, log_probs=bool(probs), name=name
+        func, _kernels.example_stats, z, y if scores else None, t, log_probs=bool(probs), name=name
     )
     return ExampleStats(y, pred, conf, nll_, brier_)
 

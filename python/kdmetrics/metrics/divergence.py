@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from kdmetrics import _core
+from kdmetrics import _kernels
 from kdmetrics._validation import call_core, check_temperature, log_of_probs, scores_array
 
 
@@ -33,7 +33,7 @@ def divergences(
         q = log_of_probs(func, q, names[1])
     return call_core(
         func,
-        _core.divergences,
+        _kernels.divergences,
         p,
         q,
         t,

@@ -47,9 +47,9 @@ def run_demo(config: DemoConfig, *, out: str | None = None, progress: bool = Tru
     import torch
 
     from kdmetrics import kd
-    from kdmetrics.report import build_report, load_inputs
-    from kdmetrics.report_render import terminal_summary, write_report
-    from kdmetrics.synthetic import make_long_tail_task
+    from kdmetrics.demo.synthetic import make_long_tail_task
+    from kdmetrics.report.build import build_report, load_inputs
+    from kdmetrics.report.render import terminal_summary, write_report
 
     out_dir = os.path.abspath(out) if out else _default_out()
     if os.path.exists(out_dir) and os.listdir(out_dir):

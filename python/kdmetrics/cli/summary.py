@@ -6,8 +6,8 @@ import argparse
 
 import pandas as pd
 
-from kdmetrics.predictions import load_predictions
-from kdmetrics.summary import summary
+from kdmetrics.io.predictions import load_predictions
+from kdmetrics.metrics.summary import summary
 from kdmetrics.tiers import tiers_from_counts
 
 
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         tiers = tiers_from_counts(pred.train_counts, sizes=parse_tier_sizes(args.tier_sizes))
     ref = None
     if args.reference:
-        from kdmetrics.predictions import check_aligned
+        from kdmetrics.io.predictions import check_aligned
 
         ref_pred = load_predictions(args.reference)
         check_aligned([ref_pred, pred])

@@ -4,8 +4,8 @@
 go wrong with user input fails here, before anything is written);
 ``build_report`` computes the tables with the library's own functions and
 returns a :class:`Report` (a dict of DataFrames plus scalars and notes).
-Rendering (text, Markdown, JSON, CSV) lives in ``kdmetrics.report_render``,
-figures in ``kdmetrics.report_plots``.
+Rendering (text, Markdown, JSON, CSV) lives in ``kdmetrics.report.render``,
+figures in ``kdmetrics.report.plots``.
 
 Definitions used below (also written into ``report.md``):
 
@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kdmetrics.predictions import Predictions, check_aligned, load_predictions
-from kdmetrics.summary import summary
-from kdmetrics.temperature import fit_temperature, split_half
-from kdmetrics.threshold import DEFAULT_THRESHOLDS, sla_threshold, threshold_table
+from kdmetrics.io.predictions import Predictions, check_aligned, load_predictions
+from kdmetrics.metrics.selective import DEFAULT_THRESHOLDS, sla_threshold, threshold_table
+from kdmetrics.metrics.summary import summary
+from kdmetrics.metrics.temperature import fit_temperature, split_half
 from kdmetrics.tiers import tier_codes, tiers_from_counts
 
 # The metrics compared between the vanilla and the distilled student.
@@ -207,8 +207,8 @@ def temperature_test(
     labels: np.ndarray, vanilla: Any, distilled: Any, seed: int
 ) -> tuple[pd.DataFrame, dict[str, float], list[str]]:
     """Split-half temperature scaling of both students and the gain fractions."""
-    from kdmetrics.calibration import ece
-    from kdmetrics.scoring import nll
+    from kdmetrics.metrics.calibration import ece
+    from kdmetrics.metrics.scoring import nll
 
     fit_idx, eval_idx = split_half(labels.shape[0], seed)
     rows = []
@@ -332,7 +332,7 @@ def build_report(
 ) -> Report:
     """Computes every table of the report with the library's functions."""
     from kdmetrics import paired_bootstrap
-    from kdmetrics.calibration import reliability_table
+    from kdmetrics.metrics.calibration import reliability_table
 
     labels = inputs.labels
     notes: list[str] = []

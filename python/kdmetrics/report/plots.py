@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from kdmetrics.report import Report
+from kdmetrics.report.build import Report
 
 DPI = 100
 

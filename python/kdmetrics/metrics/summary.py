@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kdmetrics import _core
+from kdmetrics import _kernels
 from kdmetrics._validation import call_core
-from kdmetrics.calibration import bin_sums, ece_from_sums
-from kdmetrics.classification import f1_from_counts, mean_defined
-from kdmetrics.divergence import divergences
-from kdmetrics.scoring import example_stats
+from kdmetrics.metrics.calibration import bin_sums, ece_from_sums
+from kdmetrics.metrics.classification import f1_from_counts, mean_defined
+from kdmetrics.metrics.divergence import divergences
+from kdmetrics.metrics.scoring import example_stats
 from kdmetrics.tiers import TIER_NAMES, tier_codes
 
 GROUPS: tuple[str, ...] = ("all", *TIER_NAMES)
@@ -41,7 +41,7 @@ def summary(
     func = "summary"
     s = example_stats(func, labels, logits, temperature, probs)
     k = np.asarray(logits).shape[1]
-    tp, fp, fn = call_core(func, _core.confusion_counts, s.labels, s.pred, k)
+    tp, fp, fn = call_core(func, _kernels.confusion_counts, s.labels, s.pred, k)
     f1 = f1_from_counts(tp, fp, fn, None)
     nll_values, brier_values = s.scores()
     columns: dict[str, np.ndarray] = {
@@ -75,7 +75,7 @@ def summary(
     n_groups = len(groups)
     sums = {}
     for col, values in columns.items():
-        by_tier, counts = call_core(func, _core.group_sums, values, example_group, n_groups)
+        by_tier, counts = call_core(func, _kernels.group_sums, values, example_group, n_groups)
         by_tier[0] = values.sum() if n_groups > 1 else by_tier[0]
         sums[col] = by_tier
     counts[0] = s.labels.shape[0]

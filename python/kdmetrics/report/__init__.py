@@ -1,0 +1,1 @@
+"""``kdmetrics report``: inputs, tables, findings, rendering and figures."""

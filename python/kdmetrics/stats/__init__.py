@@ -1,0 +1,1 @@
+"""Statistics over models: the paired bootstrap and seed-level comparisons."""
