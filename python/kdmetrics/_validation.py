@@ -101,6 +101,19 @@ def check_ci(func: str, ci: Any) -> float:
     return c
 
 
+def check_int(
+    func: str, name: str, value: Any, minimum: int = 0, maximum: int | None = None
+) -> int:
+    """An integer in [minimum, maximum] (bools and floats refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{func}: {name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{func}: {name} must be an integer {bound}, got {value!r}")
+    return value
+
+
 def check_n_resamples(func: str, n_resamples: Any) -> int:
     """A resample count: an integer >= 1 (bools refused)."""
     if (

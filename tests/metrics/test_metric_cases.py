@@ -166,9 +166,19 @@ def test_summary_reference_columns():
     y = rng.integers(0, 6, 200)
     table = km.summary(y, z)
     assert list(table.index) == ["all"]
-    assert list(table.columns) == ["n", "accuracy", "macro_f1", "ece", "nll", "brier"]
+    assert list(table.columns) == [
+        "n",
+        "accuracy",
+        "macro_f1",
+        "top_k_accuracy",
+        "ece",
+        "nll",
+        "brier",
+    ]
     table = km.summary(
         y, z, tier_of_class=["head", "head", "mid", "mid", "tail", "tail"], reference_logits=z
     )
     assert list(table.index) == ["all", "head", "mid", "tail"]
     assert table.loc["all", "kl"] == pytest.approx(0.0, abs=1e-9)
+    assert table.loc["all", "teacher_agreement"] == 1.0
+    assert list(table.columns)[-3:] == ["kl", "js", "teacher_agreement"]
