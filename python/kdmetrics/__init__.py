@@ -16,6 +16,7 @@ from kdmetrics.io.predictions import (
     load_predictions,
     save_predictions,
 )
+from kdmetrics.metrics.agreement import churn, teacher_agreement
 from kdmetrics.metrics.calibration import ece, reliability_table
 from kdmetrics.metrics.classification import (
     accuracy,
@@ -25,6 +26,7 @@ from kdmetrics.metrics.classification import (
     macro_f1,
 )
 from kdmetrics.metrics.divergence import js_distance, js_divergence, kl_divergence
+from kdmetrics.metrics.ranking import top_k_accuracy
 from kdmetrics.metrics.scoring import brier, nll
 from kdmetrics.metrics.selective import SLAThreshold, sla_threshold, threshold_table
 from kdmetrics.metrics.summary import summary
@@ -45,6 +47,7 @@ __all__ = [
     "balanced_accuracy",
     "brier",
     "check_aligned",
+    "churn",
     "compare_seeds",
     "confusion_counts",
     "ece",
@@ -65,5 +68,7 @@ __all__ = [
     "sla_threshold",
     "summary",
     "threshold_table",
+    "teacher_agreement",
     "tiers_from_counts",
+    "top_k_accuracy",
 ]
