@@ -111,7 +111,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--ci must be in (0, 1), got {args.ci}")
     from kdmetrics.report.render import check_target
 
-    check_target(args.out, args.overwrite)  # before any work
+    inputs = [args.teacher, *args.vanilla, *args.distilled, *args.grid]
+    inputs += list(_models(args.model).values())
+    if args.train_counts:
+        inputs.append(args.train_counts)
+    check_target(args.out, args.overwrite, inputs)  # before any work
     inputs = load_inputs(
         args.teacher,
         args.vanilla,
