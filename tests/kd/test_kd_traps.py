@@ -245,8 +245,8 @@ def test_float16_prediction_file_never_holds_inf(task, tmp_path):
     # Logits that fit stay float16, without a warning.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        small = train(mlp, task["train"], task["val"],
-                      cfg(epochs=1, out_dir=str(tmp_path / "small"), pred_dtype="float16"))  # fmt: skip
+        c16 = cfg(epochs=1, out_dir=str(tmp_path / "small"), pred_dtype="float16")
+        small = train(mlp, task["train"], task["val"], c16)
     assert np.load(small.predictions_path)["logits"].dtype == np.float16
 
 
