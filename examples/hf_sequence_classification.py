@@ -24,7 +24,7 @@ so the distilled arm does not start from the vanilla arm's trained weights
 chosen on validation; the test split is held out.
 
 Run: ``python examples/hf_sequence_classification.py --out runs/hf``
-(needs ``pip install transformers``; a minute or two on a CPU).
+(needs ``pip install transformers``; about two minutes of CPU time with the defaults).
 """
 
 from __future__ import annotations

@@ -106,7 +106,9 @@ class TrainConfig:
     comes from the registry. ``top_k``: the k of ``top_k_accuracy``.
     ``early_stopping_patience``: stop after this many evaluated epochs without
     an improvement of ``select_metric`` by more than
-    ``early_stopping_min_delta`` (None: never).
+    ``early_stopping_min_delta`` (None: never); the same margin decides when
+    ``best.pt`` is replaced (0: any strict improvement). An early-stopped run
+    finishes normally: best weights, prediction files.
 
     ``pred_dtype``: dtype of the written prediction files. float16 cannot hold
     |logit| > 65504: such logits are saved as float32 instead, with a
