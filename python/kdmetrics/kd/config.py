@@ -203,9 +203,9 @@ def check_config(cfg: TrainConfig) -> None:
     if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
         raise bad("early_stopping_patience", "None or an integer >= 1")
     if len(tuple(cfg.tier_sizes)) != 2 or any(
-        isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in cfg.tier_sizes
+        isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in cfg.tier_sizes
     ):
-        raise bad("tier_sizes", "two integers >= 1 (head, mid)")
+        raise bad("tier_sizes", "two integers >= 0 (head, mid class counts)")
     base = metric_base(cfg.select_metric)
     if base not in METRICS or METRICS[base].statistic == "pair_mean":
         raise bad("select_metric", "a validation metric such as 'macro_f1' or 'nll_tail'")
