@@ -520,6 +520,9 @@ class _Run:
         if not lo <= n <= hi:
             want = f"exactly {lo}" if lo == hi else f"at least {lo}"
             hint = " (use loss='multi' for several)" if hi == 1 and n > 1 else ""
+            if hi == 0:
+                distil = [name for name, (need, _) in TEACHERS_NEEDED.items() if need > 0]
+                hint = f" (to distil, choose a loss among {distil})"
             raise ValueError(
                 f"train: loss={loss_name(cfg.loss)!r} needs {want} teacher(s) (teacher files "
                 f"plus teacher_model), got {n}{hint}"
