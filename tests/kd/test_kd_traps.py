@@ -219,6 +219,7 @@ def test_metadata_record_only_hyperparameters_of_the_loss(task, tmp_path):
         "kd": ({"T", "alpha"}, [task["teacher"]]),
         "hard": ({"alpha"}, [task["teacher"]]),
         "dkd": ({"T", "dkd_alpha", "dkd_beta", "dkd_warmup_epochs"}, [task["teacher"]]),
+        "multi": ({"T", "alpha", "multi_strategy"}, [task["teacher"], task["teacher"]]),
     }
     for loss, (keys, teachers) in cases.items():
         c = cfg(loss=loss, epochs=1, out_dir=str(tmp_path / loss))
@@ -563,3 +564,8 @@ def test_d12_feature_dataset_from_corrupted_files_names_the_file(task, tmp_path,
             "--out", str(tmp_path / "out")]  # fmt: skip
     assert main(args) == 2
     assert "flip.npz: not a readable .npz file" in capsys.readouterr().err
+
+
+def test_vanilla_with_a_teacher_is_refused_with_a_hint(task):
+    with pytest.raises(ValueError, match=r"loss='vanilla' needs exactly 0 .*to distil, choose"):
+        train(mlp, task["train"], task["val"], cfg(), teachers=[task["teacher"]])
