@@ -569,3 +569,8 @@ def test_d12_feature_dataset_from_corrupted_files_names_the_file(task, tmp_path,
 def test_vanilla_with_a_teacher_is_refused_with_a_hint(task):
     with pytest.raises(ValueError, match=r"loss='vanilla' needs exactly 0 .*to distil, choose"):
         train(mlp, task["train"], task["val"], cfg(), teachers=[task["teacher"]])
+
+
+def test_h10_single_class_model_is_refused(task):
+    with pytest.raises(ValueError, match="train: the model outputs 1 class.*at least 2"):
+        train(lambda: MLP(D, 1, (4,)), task["train"], task["val"], cfg())
