@@ -225,15 +225,10 @@ def _off_rows(block: np.ndarray, atol: float) -> np.ndarray:
     return np.flatnonzero(np.abs(totals - 1.0) > atol)
 
 
-def log_probs_block(
-    func: str, block: np.ndarray, name: str, dtype_name: str, offset: int = 0
-) -> np.ndarray:
-    """Validates one block of probability rows and returns its natural log in
-    float64 (a fresh block-sized array, -inf where a probability is 0).
-
-    Errors give rows counted from the start of the whole input (``offset``).
-    """
-    w = np.array(block, dtype=np.float64, order="C")
+def _check_probs_block(
+    func: str, w: np.ndarray, block: np.ndarray, name: str, dtype_name: str, offset: int
+) -> None:
+    """Finite, >= 0, rows summing to 1; ``w`` is ``block`` in float64."""
     if not np.isfinite(w).all():
         r, c = np.argwhere(~np.isfinite(w))[0]
         raise ValueError(
@@ -256,9 +251,44 @@ def log_probs_block(
             name,
             f"row {r + offset} sums to {totals[r]}, not 1 (tolerance {atol} for {dtype_name})",
         )
+
+
+def log_probs_block(
+    func: str, block: np.ndarray, name: str, dtype_name: str, offset: int = 0
+) -> np.ndarray:
+    """Validates one block of probability rows and returns its natural log in
+    float64 (a fresh block-sized array, -inf where a probability is 0).
+
+    Errors give rows counted from the start of the whole input (``offset``).
+    """
+    w = np.array(block, dtype=np.float64, order="C")
+    _check_probs_block(func, w, block, name, dtype_name, offset)
     with np.errstate(divide="ignore"):
         np.log(w, out=w)
     return w
+
+
+def check_probabilities(func: str, probs: Any, name: str = "logits") -> None:
+    """Validates probabilities block by block (no full-size copy)."""
+    rows = Rows(func, probs, name)
+    n, k = rows.shape
+    step = block_rows(k)
+    for start in range(0, n, step):
+        b = rows.fetch(start, min(n, start + step))
+        _check_probs_block(func, np.asarray(b, dtype=np.float64), b, name, rows.dtype_name, start)
+
+
+def check_finite(func: str, scores: np.ndarray, name: str = "logits") -> None:
+    """Refuses NaN or +-inf, block by block; the error gives row and column."""
+    n, k = scores.shape
+    step = block_rows(k)
+    for start in range(0, n, step):
+        b = scores[start : start + step]
+        if not np.isfinite(b).all():
+            r, c = np.argwhere(~np.isfinite(b))[0]
+            raise ValueError(
+                f"{func}: {name} has a NaN or infinite value at row {r + start}, column {c}"
+            )
 
 
 def log_of_probs(func: str, probs: Any, name: str = "logits") -> np.ndarray:
