@@ -122,8 +122,13 @@ def read(func: str, path: str, mapping: Mapping, fmt: str | None = None) -> RawP
 
 
 def _read_npz(func: str, path: str, mapping: Mapping, kind: str) -> RawPredictions:
+    with open(path, "rb") as fh:  # closed on every path, also when np.load fails
+        return _read_npz_file(func, path, fh, mapping)
+
+
+def _read_npz_file(func: str, path: str, fh: Any, mapping: Mapping) -> RawPredictions:
     try:
-        npz = np.load(path, allow_pickle=False)
+        npz = np.load(fh, allow_pickle=False)
     except Exception as e:  # a truncated or foreign file
         raise ValueError(f"{func}: {path}: not a readable .npz file ({e})") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):

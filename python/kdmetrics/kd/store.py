@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from kdmetrics.io.predictions import ids_sha256
+from kdmetrics.io.predictions import checked_labels, ids_sha256
 
 
 class NearChanceTeacherWarning(UserWarning):
@@ -261,7 +261,7 @@ class TeacherLogits:
                 f"{want.shape[0]}; first unmatched position {n}"
             )
         if labels is not None:
-            y = np.asarray(labels, dtype=np.int64)
+            y = checked_labels(func, labels, self.n_classes)
             acc = self.accuracy(y)
             chance, threshold = near_chance_threshold(y, self.n_classes)
             threshold = threshold if min_accuracy is None else float(min_accuracy)
