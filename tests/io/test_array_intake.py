@@ -204,3 +204,15 @@ def test_import_kdmetrics_does_not_import_torch():
     code = "import sys, kdmetrics, kdmetrics.io; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_big_endian_floats_are_read():
+    y, z, p = _problem(n=50)
+    for dtype in (">f2", ">f4", ">f8"):
+        native = z.astype(dtype.replace(">", "<"))
+        assert km.nll(y, z.astype(dtype)) == km.nll(y, native)
+        assert km.nll(y, p.astype(dtype), probs=True) == km.nll(
+            y, p.astype(dtype.replace(">", "<")), probs=True
+        )
+    with pytest.raises(ValueError, match="must be float16, float32 or float64"):
+        km.nll(y, z.astype(np.longdouble))

@@ -103,6 +103,16 @@ def test_parquet(tmp_path):
     assert got.logits.dtype == np.float32 and np.array_equal(got.logits, z)
 
 
+def test_parquet_without_pyarrow_says_so(tmp_path, monkeypatch):
+    def no_engine(*args, **kwargs):
+        raise ImportError("Unable to find a usable engine")
+
+    monkeypatch.setattr(pd, "read_parquet", no_engine)
+    (tmp_path / "a.parquet").write_bytes(b"PAR1")
+    with pytest.raises(ValueError, match=r"a.parquet: reading Parquet needs pyarrow"):
+        load_predictions(tmp_path / "a.parquet")
+
+
 def test_mismatch_names_the_key_and_what_was_found(tmp_path):
     np.savez(tmp_path / "x.npz", predictions=np.eye(3), ground_truth=np.arange(3))
     with pytest.raises(

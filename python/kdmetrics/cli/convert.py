@@ -2,7 +2,7 @@
 
 The input layout is mapped explicitly with the options of
 :func:`kdmetrics.io.add_mapping_arguments` (``--logits-key``, ``--labels-key``,
-``--ids-key``, ``--probs``, ``--format``). Probabilities are written under
+``--ids-key``, ``--probs``, ``--input-format``). Probabilities are written under
 ``probs`` (never as ``logits``). Prints the SHA-256 of the ids written.
 """
 

@@ -21,7 +21,7 @@ from kdmetrics.io.predictions import Predictions, load_predictions
 
 
 def add_mapping_arguments(parser: argparse.ArgumentParser) -> None:
-    """Adds --logits-key, --labels-key, --ids-key, --probs, --format and --align-by-id."""
+    """Adds --logits-key, --labels-key, --ids-key, --probs, --input-format, --align-by-id."""
     g = parser.add_argument_group(
         "input layout",
         "how to read prediction files written by other tools; nothing is guessed",
@@ -39,7 +39,7 @@ def add_mapping_arguments(parser: argparse.ArgumentParser) -> None:
         help="the scores are probabilities, not logits (validated: rows sum to 1)",
     )
     g.add_argument(
-        "--format",
+        "--input-format",
         dest="input_format",
         choices=("npz", "npy", "pt", "csv", "parquet"),
         help="layout of the input files (default: from the extension)",

@@ -284,7 +284,10 @@ def check_aligned(files: Sequence[Predictions]) -> str:
     with the same labels and class count; returns the SHA-256 of the ids.
 
     Files with ids are compared by id; a file without ids must have the same
-    length as the others. The error names both files and the first position
+    length as the others, and then a permutation of rows that share a label
+    cannot be seen: save ids. Labels are checked first (integers in
+    ``[0, K)``). To reorder files by id instead of refusing them, see
+    :func:`kdmetrics.io.align_predictions`. The error names both files and the first position
     where they differ.
     """
     func = "check_aligned"
