@@ -328,8 +328,8 @@ class TeacherLogits:
             y = np.asarray(labels)
             if y.dtype.kind not in "iu" or y.shape != (want.shape[0],):
                 raise ValueError(
-                    f"{func}: labels must be {want.shape[0]} integers, got shape {y.shape} "
-                    f"dtype {y.dtype}"
+                    f"{func}: labels must be {want.shape[0]} integer class indices, got shape "
+                    f"{y.shape} dtype {y.dtype}"
                 )
             y = y.astype(np.int64)
             out_of_range = np.flatnonzero(((y < 0) & (y != IGNORE_INDEX)) | (y >= self.n_classes))
