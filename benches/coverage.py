@@ -461,6 +461,27 @@ def seed_table(reps: int, seeds: tuple[int, ...] = (3, 5, 10)) -> str:
     return "\n".join(lines) + "\n"
 
 
+def policy_literal(summary: pd.DataFrame, run: str) -> str:
+    """The MEASURED block of ``kdmetrics/stats/policy.py`` for a summary table."""
+    scenarios = list(dict.fromkeys(summary["scenario"]))
+    draws = int(summary["draws"].min())
+    lines = [
+        f"MEASURED_RUN = {run!r}",
+        f"MEASURED_DRAWS = {draws}",
+        f"SCENARIOS: tuple[str, ...] = {tuple(scenarios)!r}",
+        "# (metric, group, method) -> coverage of the 95 % interval in each scenario.",
+        "MEASURED: dict[tuple[str, str, str], tuple[float, ...]] = {",
+    ]
+    for (metric, group, method), g in summary.groupby(["metric", "group", "method"], sort=False):
+        cov = g.set_index("scenario").reindex(scenarios)["coverage"]
+        if cov.isna().any():
+            continue
+        vals = ", ".join(f"{c:.4f}" for c in cov)
+        lines.append(f"    ({metric!r}, {group!r}, {method!r}): ({vals}),")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="short run (test suite size)")
@@ -472,7 +493,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="write the Markdown tables here")
     p.add_argument("--csv", help="write the summary table (one row per method) here")
     p.add_argument("--seeds", type=int, default=0, help="only the compare_seeds study, N reps")
+    p.add_argument("--emit-policy", nargs="+", metavar="CSV", help="print policy.MEASURED")
+    p.add_argument("--run", default="", help="with --emit-policy: the command of the run")
     a = p.parse_args(argv)
+    if a.emit_policy:
+        summary = pd.concat([pd.read_csv(f) for f in a.emit_policy], ignore_index=True)
+        print(policy_literal(summary, a.run), end="")
+        return 0
     command = "PYTHONPATH=python python benches/coverage.py " + " ".join(argv or sys.argv[1:])
     if a.seeds:
         text = f"Command: `{command}`\n\n" + seed_table(a.seeds)

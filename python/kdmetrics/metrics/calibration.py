@@ -154,7 +154,9 @@ def bin_ids(
         n = conf.shape[0]
         order = np.argsort(conf, kind="stable")
         ids = np.empty(n, dtype=np.int64)
-        ids[order] = (np.arange(n, dtype=np.int64) * n_bins) // max(n, 1)
+        # Bin b starts at sorted position floor(b n / B); empty bins are skipped.
+        starts = (np.arange(n_bins, dtype=np.int64) * n) // n_bins
+        ids[order] = np.searchsorted(starts, np.arange(n), side="right") - 1
         return ids
     raise ValueError(f"{func}: strategy must be one of {STRATEGIES}, got {strategy!r}")
 

@@ -203,7 +203,7 @@ def calibration_bootstrap(
             f"{func}: unknown estimator {estimator!r}; choose from {tuple(CALIBRATION_ESTIMATORS)}"
         )
     if method is None:
-        method = DEFAULT_METHOD[estimator]
+        method = default_method(estimator)
     if method not in ALL_METHODS or method == "bca":
         choices = tuple(m for m in ALL_METHODS if m != "bca")
         raise ValueError(f"{func}: method {method!r} is not offered here; choose from {choices}")
@@ -253,10 +253,92 @@ def _calibration_table(
 
 
 # ---------------------------------------------------------------------------
-# The measured policy (filled in from benches/coverage.py; see docs/intervals.md).
+# The measured policy. MEASURED is written by ``benches/coverage.py
+# --emit-policy`` from the summary tables of the run named in MEASURED_RUN;
+# docs/intervals.md shows the full tables.
 
-DEFAULT_METHOD: dict[str, str] = {"ce2_debiased": "percentile", "ce_debiased": "percentile"}
+MEASURED_RUN = ""
+MEASURED_DRAWS = 0
+SCENARIOS: tuple[str, ...] = ()
+# (metric, group, method) -> coverage of the 95 % interval in each scenario.
+MEASURED: dict[tuple[str, str, str], tuple[float, ...]] = {}
 
 
-def _unused(x: float) -> float:  # pragma: no cover - placeholder removed below
-    return math.nan
+def choose_methods(
+    measured: dict[tuple[str, str, str], tuple[float, ...]], nominal: float = 0.95
+) -> dict[str, str]:
+    """Per metric, the method whose worst coverage error ``|c - nominal|``
+    over every (group, scenario) is smallest; ties go to the earlier method in
+    :data:`ALL_METHODS` (percentile first)."""
+    worst: dict[str, dict[str, float]] = {}
+    for (metric, _group, method), covs in measured.items():
+        err = max(abs(c - nominal) for c in covs)
+        w = worst.setdefault(metric, {})
+        w[method] = max(w.get(method, 0.0), err)
+    return {
+        metric: min(w, key=lambda m: (round(w[m], 6), ALL_METHODS.index(m)))
+        for metric, w in worst.items()
+    }
+
+
+DEFAULT_METHOD: dict[str, str] = choose_methods(MEASURED)
+
+
+def default_method(metric: str) -> str:
+    """The measured default interval method of ``metric`` (percentile when the
+    harness has not measured it)."""
+    return DEFAULT_METHOD.get(metric, "percentile")
+
+
+def trust(metric: str, group: str, method: str) -> tuple[bool, str]:
+    """(trusted, reason): whether the harness measured ``method``'s 95 %
+    interval for (metric, group) inside :data:`COVERAGE_BAND` in every
+    scenario; the reason names the worst measured coverage otherwise."""
+    covs = MEASURED.get((metric, group, method))
+    if covs is None:
+        if not any(k[0] == metric for k in MEASURED):
+            return False, f"coverage of {metric} intervals not measured (docs/intervals.md)"
+        return False, f"coverage of the {method} interval not measured for {metric}/{group}"
+    lo, hi = COVERAGE_BAND
+    bad = [(c, s) for c, s in zip(covs, SCENARIOS, strict=True) if not lo <= c <= hi]
+    if not bad:
+        return True, ""
+    c, s = min(bad, key=lambda cs: -abs(cs[0] - 0.95))
+    se = math.sqrt(max(c * (1 - c), 1e-4) / max(MEASURED_DRAWS, 1))
+    hint = ""
+    if metric == "ece":
+        hint = "; sample ECE is biased upward: compare calibration with ce2_debiased"
+    return False, (
+        f"{method} interval covered {c:.3f} (MC SE {se:.3f}) of 0.95 in simulated scenario "
+        f"'{s}', outside [{lo}, {hi}]{hint} (docs/intervals.md)"
+    )
+
+
+def apply_policy(table: pd.DataFrame, method: Any = "percentile") -> pd.DataFrame:
+    """``table`` (rows with ``metric`` and ``group``, e.g. from
+    :func:`kdmetrics.paired_bootstrap`) with the columns ``method`` (the
+    interval method of the row: one name or one per row), ``trusted`` and
+    ``flag_reason`` (empty when trusted) added. Trust is measured at the 95 %
+    level; at other levels it is the 95 % verdict. A new DataFrame; the
+    argument is not modified."""
+    func = "apply_policy"
+    for col in ("metric", "group"):
+        if col not in table.columns:
+            raise ValueError(f"{func}: table has no {col!r} column")
+    out = table.copy()
+    methods = [method] * len(out) if isinstance(method, str) else list(method)
+    if len(methods) != len(out):
+        raise ValueError(
+            f"{func}: method has {len(methods)} entries but table has {len(out)} rows"
+        )
+    for m in set(methods):
+        if m not in ALL_METHODS:
+            raise ValueError(f"{func}: unknown method {m!r}; choose from {ALL_METHODS}")
+    flags = [
+        trust(str(metric), str(group), m)
+        for metric, group, m in zip(out["metric"], out["group"], methods, strict=True)
+    ]
+    out["method"] = methods
+    out["trusted"] = [f[0] for f in flags]
+    out["flag_reason"] = [f[1] for f in flags]
+    return out
