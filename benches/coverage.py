@@ -204,7 +204,9 @@ def population_truth(sc: Scenario, per_tier: int, seed: int, chunk: int = 20_000
                     ("kl", kl), ("js", js),
                 ):  # fmt: skip
                     mean[key][j, t] += val.sum() / per_tier
-                ids = np.clip(np.searchsorted(np.linspace(0, 1, N_BINS + 1), v["conf"]) - 1, 0, None)
+                ids = np.clip(
+                    np.searchsorted(np.linspace(0, 1, N_BINS + 1), v["conf"]) - 1, 0, None
+                )
                 bins[j, t, 0] += np.bincount(ids, minlength=N_BINS) / per_tier
                 bins[j, t, 1] += np.bincount(ids, weights=v["conf"], minlength=N_BINS) / per_tier
                 bins[j, t, 2] += np.bincount(ids, weights=v["correct"], minlength=N_BINS) / per_tier
@@ -259,9 +261,7 @@ def _one_draw(sc: Scenario, r: int, resamples: int, seed: int) -> tuple[list[tup
         for method in ENGINE_METHODS:
             if method != "bca":
                 ints[method] = policy.any_interval(d, est, CI, method)
-        prep = policy._prepare_calibration(
-            "coverage", y, za, zb, TIER_OF_CLASS, N_BINS
-        )
+        prep = policy._prepare_calibration("coverage", y, za, zb, TIER_OF_CLASS, N_BINS)
         full, res = policy._calibration_values(prep, resamples, r, 0)
         for metric in CAL_METRICS:
             ct, cd = policy._calibration_table(
@@ -350,7 +350,8 @@ def summarize(per_draw: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
             out.append({
                 **base, "method": method, "draws": r, "coverage": cov,
                 "mc_se": float(np.sqrt(cov * (1 - cov) / r)),
-                "miss_low": float((lo[ok] > true).mean()), "miss_high": float((hi[ok] < true).mean()),
+                "miss_low": float((lo[ok] > true).mean()),
+                "miss_high": float((hi[ok] < true).mean()),
                 "mean_width": float((hi[ok] - lo[ok]).mean()),
             })  # fmt: skip
     return pd.DataFrame(out)
@@ -446,7 +447,7 @@ def seed_table(reps: int, seeds: tuple[int, ...] = (3, 5, 10)) -> str:
         f"{np.sqrt(0.95 * 0.05 / reps):.4f}.",
         "",
         "| case | seeds per recipe | Welch t (default) | paired t (`paired=True`) "
-        "| bootstrap (`interval=\"bootstrap\"`) |",
+        '| bootstrap (`interval="bootstrap"`) |',
         "|---|---|---|---|---|",
     ]
     for case, kw in SEED_CASES.items():
@@ -456,7 +457,8 @@ def seed_table(reps: int, seeds: tuple[int, ...] = (3, 5, 10)) -> str:
             bt = seed_coverage(n, reps, interval="bootstrap", **kw)
             lines.append(
                 f"| {case} | {n} | {w['coverage']:.3f} ± {w['mc_se']:.3f} | "
-                f"{pt['coverage']:.3f} ± {pt['mc_se']:.3f} | {bt['coverage']:.3f} ± {bt['mc_se']:.3f} |"
+                f"{pt['coverage']:.3f} ± {pt['mc_se']:.3f} | "
+                f"{bt['coverage']:.3f} ± {bt['mc_se']:.3f} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -477,7 +479,7 @@ def policy_literal(summary: pd.DataFrame, run: str) -> str:
         if cov.isna().any():
             continue
         vals = ", ".join(f"{c:.4f}" for c in cov)
-        lines.append(f"    ({metric!r}, {group!r}, {method!r}): ({vals}),")
+        lines.append(f"    ({metric!r}, {group!r}, {method!r}): ({vals},),")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

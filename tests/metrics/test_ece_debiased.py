@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import reference as ref
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from strategies import problems
 
 from kdmetrics.metrics.calibration import bin_ids, bin_sums, ece_debiased
+
+import reference as ref
+from strategies import problems
 
 
 def _reference(labels, logits, n_bins, temperature=1.0, right=True) -> float:
@@ -64,7 +65,9 @@ def test_below_plugin_and_permutation_invariant(problem, n_bins):
     assert ece_debiased(y[perm], z[perm], n_bins, squared=True) == pytest.approx(got, abs=1e-12)
 
 
-@given(problems(), st.sampled_from([1, 3, 15]), st.booleans(), st.sampled_from(["uniform", "quantile"]))
+@given(
+    problems(), st.sampled_from([1, 3, 15]), st.booleans(), st.sampled_from(["uniform", "quantile"])
+)
 def test_bin_ids_agree_with_kernel_bins(problem, n_bins, right, strategy):
     y, z = problem
     from kdmetrics.metrics.scoring import example_stats
@@ -79,7 +82,7 @@ def test_unbiased_where_plain_ece_is_not():
     # A calibrated binary model: confidence c ~ U(0.5, 1), correct with
     # probability c. True binned L2 error ~ 0 (within-bin spread only).
     rng = np.random.default_rng(5)
-    deb, plain, plug = [], [], []
+    deb, plug = [], []
     for _ in range(300):
         c = rng.uniform(0.5, 1.0, 300)
         y = (rng.uniform(size=300) > c).astype(np.int64)  # class 0 with prob c
@@ -87,9 +90,7 @@ def test_unbiased_where_plain_ece_is_not():
         deb.append(ece_debiased(y, probs, 15, probs=True, squared=True))
         ids = bin_ids("t", c, 15)
         gap = (y == 0) - c
-        plug.append(
-            sum((ids == b).sum() * gap[ids == b].mean() ** 2 for b in np.unique(ids)) / 300
-        )
+        plug.append(sum((ids == b).sum() * gap[ids == b].mean() ** 2 for b in np.unique(ids)) / 300)
     deb, plug = np.array(deb), np.array(plug)
     se = deb.std(ddof=1) / np.sqrt(deb.size)
     assert abs(deb.mean()) < 3 * se
@@ -109,7 +110,11 @@ def test_hand_case():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"n_bins": 0}, "n_bins"), ({"strategy": "x"}, "strategy"), ({"temperature": 0}, "temperature")],
+    [
+        ({"n_bins": 0}, "n_bins"),
+        ({"strategy": "x"}, "strategy"),
+        ({"temperature": 0}, "temperature"),
+    ],
 )
 def test_bad_input(kwargs, match):
     y = np.array([0, 1, 1])

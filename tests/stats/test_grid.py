@@ -82,13 +82,17 @@ def test_adjustments_widen_and_hold_jointly():
     cells = {**cells, "distilled": distilled}
     own = compare_grid(y, vanilla, cells, metrics=("accuracy",), n_resamples=1000, adjust="none")
     for adjust in ("maxt", "bonferroni"):
-        adj = compare_grid(y, vanilla, cells, metrics=("accuracy",), n_resamples=1000, adjust=adjust)
+        adj = compare_grid(
+            y, vanilla, cells, metrics=("accuracy",), n_resamples=1000, adjust=adjust
+        )
         moving = adj.config != "same"
         width_adj = (adj.adj_high - adj.adj_low)[moving]
         width_own = (own.ci_high - own.ci_low)[moving]
         assert (width_adj > width_own).all()
     # Bonferroni = the own interval at level 1 - 0.05 / m.
-    bon = compare_grid(y, vanilla, cells, metrics=("accuracy",), n_resamples=1000, adjust="bonferroni")
+    bon = compare_grid(
+        y, vanilla, cells, metrics=("accuracy",), n_resamples=1000, adjust="bonferroni"
+    )
     wide = compare_grid(
         y, vanilla, cells, metrics=("accuracy",), n_resamples=1000, adjust="none", ci=1 - 0.05 / 4
     )

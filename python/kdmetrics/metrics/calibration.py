@@ -147,8 +147,10 @@ def bin_ids(
     conf = np.asarray(confidence, dtype=np.float64)
     if strategy == "uniform":
         edges = np.linspace(0.0, 1.0, n_bins + 1)
-        side = "left" if right else "right"
-        ids = np.searchsorted(edges, conf, side=side) - 1
+        if right:
+            ids = np.searchsorted(edges, conf, side="left") - 1
+        else:
+            ids = np.searchsorted(edges, conf, side="right") - 1
         return np.clip(ids, 0, n_bins - 1).astype(np.int64)
     if strategy == "quantile":
         n = conf.shape[0]

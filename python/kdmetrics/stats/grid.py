@@ -186,10 +186,9 @@ def compare_grid(
         tables[name], deltas[name] = table, d
         pred = predicted_classes(func, logits, f"configs[{name!r}]")
         changed = (pred == y) != (ref_pred == y)
-        tables[name]["_flips"] = [
-            int(changed.sum()) if g == "all" else int(changed[ex_group == 1 + TIER_NAMES.index(g)].sum())
-            for g in table["group"]
-        ]  # fmt: skip
+        in_group = {"all": changed}
+        in_group.update({t: changed[ex_group == 1 + i] for i, t in enumerate(TIER_NAMES)})
+        tables[name]["_flips"] = [int(in_group[g].sum()) for g in table["group"]]
 
     names = list(configs)
     first = tables[names[0]]
@@ -208,11 +207,21 @@ def compare_grid(
             flips = int(rec[j]["_flips"])
             rows.append(
                 {
-                    "config": c, "metric": metric, "group": group,
-                    "reference": float(rec[j]["a"]), "value": float(rec[j]["b"]),
-                    "delta": est[j], "ci_low": own_lo[j], "ci_high": own_hi[j], "method": method,
-                    "adj_low": adj_lo[j], "adj_high": adj_hi[j], "adjustment": adjust,
-                    "p_value": p_raw[j], "p_adjusted": p_adj[j], "flips": flips,
+                    "config": c,
+                    "metric": metric,
+                    "group": group,
+                    "reference": float(rec[j]["a"]),
+                    "value": float(rec[j]["b"]),
+                    "delta": est[j],
+                    "ci_low": own_lo[j],
+                    "ci_high": own_hi[j],
+                    "method": method,
+                    "adj_low": adj_lo[j],
+                    "adj_high": adj_hi[j],
+                    "adjustment": adjust,
+                    "p_value": p_raw[j],
+                    "p_adjusted": p_adj[j],
+                    "flips": flips,
                     "verdict": verdict(
                         adj_lo[j], adj_hi[j], flips if by_predictions else None, min_flips
                     ),

@@ -328,9 +328,7 @@ def apply_policy(table: pd.DataFrame, method: Any = "percentile") -> pd.DataFram
     out = table.copy()
     methods = [method] * len(out) if isinstance(method, str) else list(method)
     if len(methods) != len(out):
-        raise ValueError(
-            f"{func}: method has {len(methods)} entries but table has {len(out)} rows"
-        )
+        raise ValueError(f"{func}: method has {len(methods)} entries but table has {len(out)} rows")
     for m in set(methods):
         if m not in ALL_METHODS:
             raise ValueError(f"{func}: unknown method {m!r}; choose from {ALL_METHODS}")
