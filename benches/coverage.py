@@ -300,8 +300,11 @@ def run(
     truth_per_tier: int,
     seed: int = 2024,
     log=None,
+    checkpoint=None,
+    every: int = 50,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """(per-draw rows, truth, info) for the named scenarios."""
+    """(per-draw rows, truth, info) for the named scenarios. ``checkpoint``
+    (if given) is called with the same triple every ``every`` draws."""
     cols = ["scenario", "draw", "metric", "group", "est_a", "est_b", "estimate", "boot_sd"]
     for m in ENGINE_METHODS:
         cols += [f"{m}_lo", f"{m}_hi"]
@@ -317,6 +320,11 @@ def run(
             out, w = _one_draw(sc, r, resamples, seed)
             rows += out
             n_warn += w
+            if checkpoint is not None and (r + 1) % every == 0 and r + 1 < draws:
+                info[name] = {"seconds": time.perf_counter() - t0, "warnings": n_warn}
+                checkpoint(
+                    pd.DataFrame(rows, columns=cols), pd.concat(truths, ignore_index=True), info
+                )
         info[name] = {"seconds": time.perf_counter() - t0, "warnings": n_warn}
         if log:
             log(f"{name}: {draws} draws in {info[name]['seconds']:.0f} s, {n_warn} warnings")
@@ -467,8 +475,18 @@ def policy_literal(summary: pd.DataFrame, run: str) -> str:
     """The MEASURED block of ``kdmetrics/stats/policy.py`` for a summary table."""
     scenarios = list(dict.fromkeys(summary["scenario"]))
     draws = int(summary["draws"].min())
-    lines = [
-        f"MEASURED_RUN = {run!r}",
+    import re
+    import textwrap
+
+    # The commands of the run, without their output paths, wrapped to fit.
+    cmds = [re.sub(r" --(out|csv) \S+", "", c).strip() for c in run.split(";") if c.strip()]
+    lines = ["MEASURED_RUN: tuple[str, ...] = ("]
+    for c in cmds:
+        parts = textwrap.wrap(c, 80, break_on_hyphens=False)
+        lines += [f"    {parts[0]!r}"] + [f"    {' ' + q!r}" for q in parts[1:]]
+        lines[-1] += ","
+    lines += [
+        ")",
         f"MEASURED_DRAWS = {draws}",
         f"SCENARIOS: tuple[str, ...] = {tuple(scenarios)!r}",
         "# (metric, group, method) -> coverage of the 95 % interval in each scenario.",
@@ -512,23 +530,29 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if a.quick:
         a.draws, a.resamples, a.truth_per_tier = 30, 300, 100_000
+
+    def write(per_draw: pd.DataFrame, truth: pd.DataFrame, info: dict) -> str:
+        summary = summarize(per_draw, truth)
+        done = per_draw.groupby("scenario")["draw"].nunique().min()
+        params = (
+            f"{done} validation sets of n = {N_VAL} per scenario, {a.resamples} resamples each, "
+            f"truth from {a.truth_per_tier:,} examples per tier, seed {a.seed}. "
+            "Cells: coverage of the 95 % interval ± its Monte-Carlo SE."
+        )
+        text = markdown(summary, info, command, params)
+        if a.out:
+            with open(a.out, "w") as f:
+                f.write(text)
+        if a.csv:
+            summary.to_csv(a.csv, index=False)
+        return text
+
     per_draw, truth, info = run(
         a.scenarios, a.draws, a.resamples, a.truth_per_tier, a.seed,
         log=lambda s: print(s, file=sys.stderr, flush=True),
+        checkpoint=write if (a.out or a.csv) else None,
     )  # fmt: skip
-    summary = summarize(per_draw, truth)
-    params = (
-        f"{a.draws} validation sets of n = {N_VAL} per scenario, {a.resamples} resamples each, "
-        f"truth from {a.truth_per_tier:,} examples per tier, seed {a.seed}. "
-        "Cells: coverage of the 95 % interval ± its Monte-Carlo SE."
-    )
-    text = markdown(summary, info, command, params)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text)
-    if a.csv:
-        summary.to_csv(a.csv, index=False)
-    print(text)
+    print(write(per_draw, truth, info))
     return 0
 
 

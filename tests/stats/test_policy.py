@@ -81,10 +81,14 @@ def test_choose_methods_rule():
     }
     # worst errors: percentile 0.05, basic 0.02 -> basic; n: tie -> percentile
     assert policy.choose_methods(measured) == {"m": "basic", "n": "percentile"}
+    # ... unless the improvement is within the margin (Monte-Carlo noise).
+    assert policy.choose_methods(measured, margin=0.04)["m"] == "percentile"
+    assert policy.choose_methods(measured, margin=0.02)["m"] == "basic"
 
 
 def test_policy_is_consistent_with_its_measurements():
-    assert policy.DEFAULT_METHOD == policy.choose_methods(policy.MEASURED)
+    margin = 2 * np.sqrt(0.95 * 0.05 / policy.MEASURED_DRAWS)
+    assert policy.DEFAULT_METHOD == policy.choose_methods(policy.MEASURED, margin=margin)
     lo, hi = policy.COVERAGE_BAND
     for (metric, group, method), covs in policy.MEASURED.items():
         assert len(covs) == len(policy.SCENARIOS)
@@ -111,6 +115,7 @@ def test_apply_policy_columns_and_flags(monkeypatch):
     assert out.trusted.tolist() == [True, False, False, False]
     assert out.flag_reason.iat[0] == ""
     assert "0.300" in out.flag_reason.iat[1] and "'s2'" in out.flag_reason.iat[1]
+    assert "too narrow" in out.flag_reason.iat[1]
     assert "ce2_debiased" in out.flag_reason.iat[1]
     assert "basic" in out.flag_reason.iat[2] and "not measured" in out.flag_reason.iat[2]
     assert "not measured" in out.flag_reason.iat[3]
