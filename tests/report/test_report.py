@@ -160,4 +160,4 @@ def test_grid_noise_floor(case):
             s = summary(t.labels, pred.logits, tier_of_class=tiers, reference_logits=t.logits)
             delta = s.loc["all", metric] - ref.loc["all", metric]
             assert same(grid.loc[pred.name, f"delta_{metric}"], delta)
-            assert grid.loc[pred.name, f"within_noise_{metric}"] == bool(abs(delta) < width)
+            assert grid.loc[pred.name, f"noise_floor_rule_{metric}"] == bool(abs(delta) < width)

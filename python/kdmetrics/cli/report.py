@@ -18,10 +18,10 @@ with >= 2 of each, compare_seeds compares the recipes' per-seed macro F1,
 accuracy, ECE and NLL.
 
 Grid: --grid FILE... lists further distilled configurations (e.g. a T x alpha
-grid; T/alpha read from the files' metadata). Each gets its overall metrics and
-its difference from the primary vanilla, flagged within_noise when smaller than
-the noise floor: the width of the bootstrap interval of the primary distilled -
-vanilla comparison for that metric.
+grid; T/alpha read from the files' metadata). Each gets its overall metrics, its
+paired interval against the primary vanilla (adjusted across the grid) and a
+verdict; the old noise floor rule (|difference| < width of the distilled -
+vanilla interval) is kept as the column noise_floor_rule_* for comparison.
 
 Tiers: --train-counts (.npy, .npz or text, K counts), else the files'
 tier_of_class/train_counts; without either only the group "all" is reported.

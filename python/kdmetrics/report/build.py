@@ -13,14 +13,14 @@ Definitions used below (also written into ``report.md``):
   NLL, lower is better), on the evaluation half of a seeded split-half:
   ``(M(vanilla raw) - M(vanilla scaled)) / (M(vanilla raw) - M(distilled raw))``.
   1 means fitting one temperature to the vanilla student recovers all of
-  distillation's gain, 0 none, > 1 more than all of it. When distillation's
-  gain is <= 0 (the distilled student is not better raw) the fraction is
-  undefined and reported as NaN with a note.
-- **Noise floor** of a grid: for each metric, the width ``ci_high - ci_low``
-  of the paired-bootstrap interval of the reference comparison (primary
-  distilled - primary vanilla, group ``all``). A grid configuration whose
-  difference from the reference model (the primary vanilla) is smaller in
-  absolute value than that width is flagged ``within_noise``.
+  distillation's gain, 0 none, > 1 more than all of it. It is reported with a
+  bootstrap interval, and as NaN with the reason when the interval of the
+  denominator (distillation's gain) includes 0 or lies above it.
+- **Grid**: each configuration's own paired interval against the primary
+  vanilla, adjusted across the grid, and a verdict (see ``grid_table``). The
+  old **noise-floor rule** (a difference smaller than the width of the
+  reference comparison's interval is "inside the noise floor") is kept as the
+  column ``noise_floor_rule_*`` for comparison only.
 """
 
 from __future__ import annotations
@@ -204,18 +204,58 @@ def _metadata(pred: Predictions, key: str) -> Any:
 
 
 def temperature_test(
-    labels: np.ndarray, vanilla: Any, distilled: Any, seed: int
-) -> tuple[pd.DataFrame, dict[str, float], list[str]]:
-    """Split-half temperature scaling of both students and the gain fractions."""
+    labels: np.ndarray,
+    vanilla: Any,
+    distilled: Any,
+    seed: int,
+    *,
+    n_resamples: int = 2_000,
+    ci: float = 0.95,
+) -> tuple[pd.DataFrame, dict[str, float], list[str], dict[str, pd.DataFrame]]:
+    """Split-half temperature scaling of both students, tested with intervals.
+
+    T is fitted for each student on the fit half of a seeded split
+    (:func:`kdmetrics.metrics.temperature.split_half`); everything else is
+    measured on the evaluation half. Returns
+
+    - ``table``: per model T, ECE and NLL raw and scaled, n_fit, n_eval;
+    - ``fractions``: the gain fraction per metric (ECE, NLL), NaN where it is
+      undefined (see ``temperature_gain``);
+    - ``notes``: why a fraction is NaN;
+    - ``{"temperature_paired": ..., "temperature_gain": ...}``:
+      ``temperature_paired`` holds paired-bootstrap differences B - A with
+      intervals (all on one resample draw of the evaluation half, seed
+      ``seed``) for "distilled - vanilla+T" (does distillation beat simply
+      scaling vanilla?), "distilled+T - vanilla+T" (after both are scaled) and
+      "distilled - vanilla" (distillation's raw gain), for ECE, NLL and the
+      debiased calibration error ``ce2_debiased``, with the policy's
+      ``trusted``/``flag_reason``. ``temperature_gain`` holds the gain
+      fraction ``(M(vanilla) - M(vanilla+T)) / (M(vanilla) - M(distilled))``
+      with a percentile interval of the per-resample ratio; when the
+      denominator's interval includes 0 (distillation's gain is not
+      established) the fraction and its interval are NaN and ``reason`` says
+      so.
+    """
     from kdmetrics.metrics.calibration import ece
     from kdmetrics.metrics.scoring import nll
+    from kdmetrics.stats.bootstrap import paired_bootstrap
+    from kdmetrics.stats.policy import (
+        any_interval,
+        apply_policy,
+        calibration_bootstrap,
+        default_method,
+    )
 
     fit_idx, eval_idx = split_half(labels.shape[0], seed)
     rows = []
+    y = labels[eval_idx]
+    evals: dict[str, np.ndarray] = {}
     for name, logits in (("vanilla", vanilla), ("distilled", distilled)):
         fit = fit_temperature(labels[fit_idx], logits[fit_idx])
-        y, z = labels[eval_idx], logits[eval_idx]
+        z = logits[eval_idx]
         t = float(fit)
+        evals[name] = z
+        evals[f"{name}+T"] = np.asarray(z, dtype=np.float64) / t
         rows.append(
             {
                 "model": name,
@@ -229,22 +269,90 @@ def temperature_test(
             }
         )
     table = pd.DataFrame(rows).set_index("model")
+
+    comparisons = {
+        "distilled - vanilla+T": ("vanilla+T", "distilled"),
+        "distilled+T - vanilla+T": ("vanilla+T", "distilled+T"),
+        "distilled - vanilla": ("vanilla", "distilled"),
+        "vanilla+T - vanilla": ("vanilla", "vanilla+T"),
+    }
+    paired, deltas = [], {}
+    for label, (a, b) in comparisons.items():
+        tab, d = paired_bootstrap(
+            y, evals[a], evals[b], metrics=("ece", "nll"), n_resamples=n_resamples, ci=ci,
+            seed=seed, return_deltas=True,
+        )  # fmt: skip
+        ctab = calibration_bootstrap(
+            y, evals[a], evals[b], n_resamples=n_resamples, ci=ci, seed=seed
+        )
+        assert isinstance(ctab, pd.DataFrame)
+        tab = pd.concat([tab, ctab], ignore_index=True)
+        for metric in ("ece", "nll"):
+            deltas[(label, metric)] = d[(metric, "all")]
+        methods = []
+        for i, metric in enumerate(tab.metric):
+            # BCa needs the jackknife, which the deltas do not carry: percentile then.
+            method = default_method(metric)
+            method = "percentile" if method == "bca" else method
+            if metric in ("ece", "nll") and method != "percentile":
+                lo, hi = any_interval(
+                    deltas[(label, metric)][:, None], np.array([tab.delta.iat[i]]), ci, method
+                )
+                tab.loc[i, ["ci_low", "ci_high"]] = [lo[0], hi[0]]
+            methods.append(method)
+        tab = apply_policy(tab, method=methods)
+        tab.insert(0, "comparison", label)
+        tab.insert(1, "model_a", a)
+        tab.insert(2, "model_b", b)
+        paired.append(tab.drop(columns=["flips_a_only", "flips_b_only", "group"]))
+    paired_table = pd.concat(paired, ignore_index=True)
+
     fractions: dict[str, float] = {}
     notes: list[str] = []
+    gain_rows = []
+    alpha = (1 - ci) / 2
     for metric in ("ece", "nll"):
-        v_raw = table.loc["vanilla", f"{metric}_raw"]
-        v_scaled = table.loc["vanilla", f"{metric}_scaled"]
-        gain = v_raw - table.loc["distilled", f"{metric}_raw"]
-        if gain > 0:
-            fractions[metric] = float((v_raw - v_scaled) / gain)
+        num = table.loc["vanilla", f"{metric}_scaled"] - table.loc["vanilla", f"{metric}_raw"]
+        den = table.loc["distilled", f"{metric}_raw"] - table.loc["vanilla", f"{metric}_raw"]
+        d_den = deltas[("distilled - vanilla", metric)]
+        d_num = deltas[("vanilla+T - vanilla", metric)]
+        den_lo, den_hi = np.quantile(d_den, [alpha, 1 - alpha])
+        reason = ""
+        if not (den_hi < 0):
+            frac, f_lo, f_hi = np.nan, np.nan, np.nan
+            if den_lo > 0:
+                reason = (
+                    f"distillation made {metric.upper()} worse on the evaluation half "
+                    f"(interval of distilled - vanilla [{den_lo:.4g}, {den_hi:.4g}] above 0): "
+                    "there is no gain for temperature scaling to reproduce"
+                )
+            else:
+                reason = (
+                    f"the interval of distillation's {metric.upper()} gain (distilled - vanilla "
+                    f"[{den_lo:.4g}, {den_hi:.4g}]) includes 0, so the ratio is undefined"
+                )
+            notes.append(f"Temperature-scaling gain fraction ({metric.upper()}) is NaN: {reason}.")
         else:
-            fractions[metric] = float("nan")
-            notes.append(
-                f"Distillation did not lower {metric.upper()} on the evaluation half "
-                f"(vanilla {v_raw:.4f}, distilled {v_raw - gain:.4f}): there is no gain for "
-                "temperature scaling to reproduce, so the fraction is undefined (NaN)."
-            )
-    return table, fractions, notes
+            frac = float(num / den)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = d_num / d_den
+            f_lo, f_hi = (float(v) for v in np.nanquantile(ratio, [alpha, 1 - alpha]))
+        fractions[metric] = float(frac)
+        gain_rows.append(
+            {
+                "metric": metric,
+                "fraction": frac,
+                "ci_low": f_lo,
+                "ci_high": f_hi,
+                "numerator": float(num),
+                "denominator": float(den),
+                "denominator_ci_low": float(den_lo),
+                "denominator_ci_high": float(den_hi),
+                "reason": reason,
+            }
+        )
+    extra = {"temperature_paired": paired_table, "temperature_gain": pd.DataFrame(gain_rows)}
+    return table, fractions, notes, extra
 
 
 def seed_comparison(
@@ -254,8 +362,20 @@ def seed_comparison(
     tier_of_class: Any,
     n_resamples: int,
     seed: int,
+    *,
+    paired: bool = False,
+    ci: float = 0.95,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-seed metrics of both recipes and ``compare_seeds`` per metric."""
+    """Per-seed metrics of both recipes and ``compare_seeds`` per metric.
+
+    Unpaired by default (Welch t interval); ``paired=True`` pairs the recipes'
+    files by their ``seed`` metadata (paired t; the training loop gives both
+    arms the same data order and initial weights per seed) and needs the same
+    seeds on both sides. Each row carries the smallest attainable permutation
+    p (``p_min``) next to ``p_value``, Cohen's d and Hedges' g (SDs with
+    ``ddof`` = 1), and, for ECE, a flag: per-seed sample ECE is biased upward,
+    so differences of ECE means inherit that bias.
+    """
     from kdmetrics import compare_seeds
 
     per_seed = []
@@ -273,38 +393,90 @@ def seed_comparison(
     table = pd.DataFrame(per_seed)
     rows = []
     for metric in SEED_METRICS:
-        a = table.loc[table.recipe == "vanilla", metric].to_numpy()
-        b = table.loc[table.recipe == "distilled", metric].to_numpy()
-        res = compare_seeds(a, b, n_resamples=n_resamples, seed=seed)
+        va = table[table.recipe == "vanilla"]
+        di = table[table.recipe == "distilled"]
+        if paired:
+            a: Any = dict(zip(va.seed, va[metric], strict=True))
+            b: Any = dict(zip(di.seed, di[metric], strict=True))
+        else:
+            a, b = va[metric].to_numpy(), di[metric].to_numpy()
+        res = compare_seeds(a, b, paired=paired, n_resamples=n_resamples, ci=ci, seed=seed)
         rows.append(
             {
                 "metric": metric,
-                "n_vanilla": a.size,
-                "n_distilled": b.size,
-                "mean_vanilla": float(a.mean()),
-                "mean_distilled": float(b.mean()),
-                "difference": float(b.mean() - a.mean()),
+                "n_vanilla": res.n_a,
+                "n_distilled": res.n_b,
+                "mean_vanilla": res.mean_a,
+                "mean_distilled": res.mean_b,
+                "difference": res.delta,
                 "ci_low": float(res.ci_low),
                 "ci_high": float(res.ci_high),
+                "ci_method": res.ci_method,
                 "p_value": float(res.p_value),
+                "p_min": float(res.p_min),
+                "p_method": res.p_method,
                 "cohens_d": float(res.cohens_d),
+                "hedges_g": float(res.hedges_g),
+                "ddof": res.ddof,
+                "paired": res.paired,
+                "flag_reason": (
+                    "sample ECE is biased upward (most for well-calibrated models): a "
+                    "difference of ECE means inherits the bias; see docs/intervals.md"
+                    if metric == "ece"
+                    else ""
+                ),
             }
         )
     return table, pd.DataFrame(rows)
 
 
 def grid_table(
-    inputs: ReportInputs, bootstrap: pd.DataFrame
+    inputs: ReportInputs,
+    bootstrap: pd.DataFrame,
+    *,
+    n_resamples: int = 2_000,
+    seed: int = 0,
+    ci: float = 0.95,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Every grid configuration's overall metrics, its difference from the
-    reference (primary vanilla) and the noise-floor flag per metric."""
+    """Every grid configuration against the reference (primary vanilla).
+
+    The primary distilled student and every ``--grid`` file are compared with
+    the reference by :func:`kdmetrics.stats.grid.compare_grid` on one shared
+    resample draw (group ``all``), max-|t| simultaneous intervals across the
+    configurations. Per metric m the columns are ``m`` (the configuration's
+    value), ``delta_m`` (config - reference), ``ci_low_m``/``ci_high_m`` (the
+    configuration's own paired interval), ``adj_low_m``/``adj_high_m`` (the
+    adjusted one), ``verdict_m`` (real / directional / inside the noise, from
+    the adjusted interval), ``trusted_m`` and ``noise_floor_rule_m``: the old
+    rule of thumb ``|delta| < noise floor`` (the width of the reference
+    comparison's interval, returned as the second value), kept for
+    comparison with older reports; it is not a test.
+    """
+    from kdmetrics.stats.grid import compare_grid
+
     all_rows = bootstrap[bootstrap["group"] == "all"].set_index("metric")
     floor = {
         m: float(all_rows.loc[m, "ci_high"] - all_rows.loc[m, "ci_low"]) for m in all_rows.index
     }
     reference = _summary(inputs, inputs.vanilla[0]).loc["all"]
-    configs = [("vanilla (reference)", inputs.vanilla[0]), ("distilled", inputs.distilled[0])]
-    configs += [(f.name, f) for f in inputs.grid]
+    others = [("distilled", inputs.distilled[0])] + [(f.name, f) for f in inputs.grid]
+    names = [n for n, _ in others]
+    if len(set(names)) != len(names):
+        names = [f"{n} [{i}]" for i, n in enumerate(names)]
+    cmp = compare_grid(
+        inputs.labels,
+        inputs.vanilla[0].logits,
+        {n: f.logits for n, (_, f) in zip(names, others, strict=True)},
+        metrics=list(floor),
+        reference_logits=inputs.teacher.logits,
+        n_resamples=n_resamples,
+        ci=ci,
+        seed=seed,
+        noise_floor=floor,
+    )
+    configs = [("vanilla (reference)", inputs.vanilla[0])] + list(
+        zip(names, [f for _, f in others], strict=True)
+    )
     rows = []
     for label, f in configs:
         s = _summary(inputs, f).loc["all"]
@@ -318,7 +490,16 @@ def grid_table(
         for m in floor:
             row[m] = float(s[m])
             row[f"delta_{m}"] = float(s[m] - reference[m])
-            row[f"within_noise_{m}"] = bool(abs(s[m] - reference[m]) < floor[m])
+            if label == "vanilla (reference)":
+                row.update(
+                    {f"{c}_{m}": np.nan for c in ("ci_low", "ci_high", "adj_low", "adj_high")}
+                )
+                row.update({f"verdict_{m}": "reference", f"trusted_{m}": pd.NA})
+            else:
+                c = cmp[(cmp.config == label) & (cmp.metric == m)].iloc[0]
+                for col in ("ci_low", "ci_high", "adj_low", "adj_high", "verdict", "trusted"):
+                    row[f"{col}_{m}"] = c[col]
+            row[f"noise_floor_rule_{m}"] = bool(abs(s[m] - reference[m]) < floor[m])
         rows.append(row)
     return pd.DataFrame(rows), floor
 
@@ -373,7 +554,9 @@ def build_report(
     assert isinstance(boot, pd.DataFrame)  # no return_deltas: a table alone
     boot = boot.reset_index(drop=True)
 
-    temp_table, fractions, temp_notes = temperature_test(labels, v.logits, d.logits, seed)
+    temp_table, fractions, temp_notes, temp_tests = temperature_test(
+        labels, v.logits, d.logits, seed, n_resamples=n_resamples, ci=ci
+    )
     notes += temp_notes
 
     thresholds, sla_rows = [], []
@@ -395,6 +578,7 @@ def build_report(
         "temperature": temp_table.reset_index(),
         "thresholds": pd.concat(thresholds, ignore_index=True),
         "sla": pd.DataFrame(sla_rows),
+        **temp_tests,
     }
     scalars: dict[str, Any] = {
         "ids_sha256": inputs.ids_sha256,
@@ -424,7 +608,7 @@ def build_report(
             tables["seeds"] = per_seed
             tables["seed_comparison"] = compared
     if inputs.grid:
-        grid, floor = grid_table(inputs, boot)
+        grid, floor = grid_table(inputs, boot, n_resamples=n_resamples, seed=seed, ci=ci)
         tables["grid"] = grid
         scalars["noise_floor"] = floor
     return Report(tables, scalars, notes, reliability, curves)

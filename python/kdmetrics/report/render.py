@@ -139,11 +139,12 @@ def sections(report: Report, table) -> list[tuple[str, str]]:
         metrics = [m for m in ("macro_f1", "accuracy", "ece", "nll", "js") if m in floor]
         cols = ["config", "T", "alpha", "seed"]
         for m in metrics:
-            cols += [m, f"delta_{m}", f"within_noise_{m}"]
+            cols += [m, f"delta_{m}", f"verdict_{m}", f"noise_floor_rule_{m}"]
         body = [
             "Noise floor = width of the reference comparison's bootstrap interval (distilled - "
             "vanilla, all): " + ", ".join(f"{m} {floor[m]:.4f}" for m in metrics),
-            "delta_* = config - vanilla; within_noise_* = |delta| < noise floor.",
+            "delta_* = config - vanilla; verdict_* from its paired interval adjusted across the "
+            "grid; noise_floor_rule_* = |delta| < noise floor (old rule of thumb, not a test).",
             table(grid, cols),
         ]
         out.append(("Grid against the vanilla reference", "\n".join(body)))
