@@ -9,6 +9,7 @@ torch.
 """
 
 from kdmetrics._kernels import get_num_threads, set_num_threads
+from kdmetrics.compare.engine import compare  # the function, bound over the subpackage
 from kdmetrics.io.predictions import (
     Predictions,
     check_aligned,
@@ -48,6 +49,7 @@ __all__ = [
     "brier",
     "check_aligned",
     "churn",
+    "compare",
     "compare_seeds",
     "confusion_counts",
     "ece",
