@@ -8,8 +8,8 @@ the distillation losses and training loop; importing kdmetrics never imports
 torch.
 """
 
+from kdmetrics import compare  # a callable package: kdmetrics.compare(labels, ...)
 from kdmetrics._kernels import get_num_threads, set_num_threads
-from kdmetrics.compare.engine import compare  # the function, bound over the subpackage
 from kdmetrics.io.predictions import (
     Predictions,
     check_aligned,

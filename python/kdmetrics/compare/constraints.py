@@ -94,7 +94,7 @@ def constraint_tables(
       ``max(|threshold|, 1e-12)``), the first to bind if the envelope shrinks.
     - ``relaxations``: for each model failing exactly one constraint, that
       constraint and the threshold that would admit it (``needed_threshold`` =
-      the model's value), sorted by constraint then by the relaxation needed.
+      the model's value), sorted by constraint (in the order given), then by the relaxation needed.
     """
     cons = list(constraints)
     rows, feas, relax = [], [], []
@@ -118,14 +118,19 @@ def constraint_tables(
         if len(failed) == 1 and np.isfinite(float(vals[failed[0].name])):
             c = failed[0]
             v = float(vals[c.name])
-            relax.append((c.text, model, c.threshold, v, abs(v - c.threshold)))
+            relax.append((cons.index(c), c.text, model, c.threshold, v, abs(v - c.threshold)))
     table = pd.DataFrame(
         rows, columns=["model", "constraint", "value", "threshold", "satisfied", "slack"]
     )
     feasibility = pd.DataFrame(
         feas, columns=["model", "meets_all", "n_failed", "failed", "binding"]
     )
-    relaxations = pd.DataFrame(
-        relax, columns=["constraint", "model", "threshold", "needed_threshold", "relax_by"]
-    ).sort_values(["constraint", "relax_by"], kind="stable", ignore_index=True)
+    relaxations = (
+        pd.DataFrame(
+            relax,
+            columns=["order", "constraint", "model", "threshold", "needed_threshold", "relax_by"],
+        )
+        .sort_values(["order", "relax_by"], kind="stable", ignore_index=True)
+        .drop(columns="order")
+    )
     return table, feasibility, relaxations
