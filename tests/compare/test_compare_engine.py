@@ -143,7 +143,7 @@ def test_verdicts_real_directional_noise():
     assert d.loc["few", "n_fragile"] == 5
     assert d.loc["few", "mcnemar_p"] == pytest.approx(0.0625)
     assert d.loc["few", "verdict"] == "directional"
-    assert "rests on 5 changed prediction" in d.loc["few", "caveat"]
+    assert d.loc["few", "caveat"] == "rests on 5 changed prediction(s)"
     assert d.loc["many", "verdict"] == "real"
     assert d.loc["many", "favours"] == "variant"
     # min_discordant=0 leaves only the McNemar part of the rule

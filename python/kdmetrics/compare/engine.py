@@ -627,9 +627,13 @@ def _annotate(
                 fragile_count = f["n_changed_touching"]
                 fragile = fragile_count < min_discordant
             if fragile and (lo > 0 or hi < 0):
-                caveat = f"rests on {fragile_count} changed prediction(s)" + (
-                    f", exact McNemar p = {p:.3g}" if np.isfinite(p) else ""
-                )
+                if fragile_count < min_discordant:
+                    caveat = f"rests on {fragile_count} changed prediction(s)"
+                else:
+                    caveat = (
+                        f"exact McNemar p = {p:.3g} on {f['right_to_wrong']} right->wrong vs "
+                        f"{f['wrong_to_right']} wrong->right"
+                    )
         extra["right_to_wrong"].append(f["right_to_wrong"] if f else pd.NA)
         extra["wrong_to_right"].append(f["wrong_to_right"] if f else pd.NA)
         extra["n_changed"].append(f["n_changed"] if f else pd.NA)
