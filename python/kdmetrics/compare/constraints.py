@@ -57,8 +57,9 @@ class Constraint:
         return self.threshold - value if self.upper else value - self.threshold
 
 
-def parse_constraint(text: str, valid_names: Sequence[str]) -> Constraint:
-    """Parses ``NAME OP NUMBER``; an unknown name fails listing ``valid_names``."""
+def parse_constraint(text: str | Constraint, valid_names: Sequence[str]) -> Constraint:
+    """Parses ``NAME OP NUMBER`` (or checks a :class:`Constraint`); an unknown
+    name fails listing ``valid_names``."""
     func = "parse_constraint"
     if isinstance(text, Constraint):
         c = text

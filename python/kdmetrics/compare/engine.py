@@ -129,6 +129,10 @@ class Comparison:
     relaxations: pd.DataFrame | None
     scalars: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    # Tables and sentences added by callers (e.g. the demo's cross-compression
+    # question); rendered after the built-in ones.
+    extra_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    extra_findings: list[str] = field(default_factory=list)
     # (scaling, metric, group) -> model -> value / resampled delta vs reference
     _values: dict[tuple[str, str, str], dict[str, float]] = field(default_factory=dict, repr=False)
     _draws: dict[tuple[str, str, str], dict[str, np.ndarray]] = field(
@@ -159,6 +163,7 @@ class Comparison:
             df = getattr(self, name)
             if df is not None:
                 out[name] = df.reset_index() if name == "costs" else df
+        out.update(self.extra_tables)
         return out
 
     def draws(self, variant: str, metric: str, group: str = "all", scaling: str = "full"):
@@ -650,7 +655,18 @@ def _annotate(
     return t
 
 
-def _calibration(func, y, models, class_tier, cal_names, t_seed, boot_kw, values, draws, notes):
+def _calibration(
+    func: str,
+    y: np.ndarray,
+    models: list[_Model],
+    class_tier: np.ndarray | None,
+    cal_names: list[str],
+    t_seed: int,
+    boot_kw: dict[str, Any],
+    values: dict[tuple[str, str, str], dict[str, float]],
+    draws: dict[tuple[str, str, str], dict[str, np.ndarray]],
+    notes: list[str],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     fit_idx, eval_idx = split_half(y.shape[0], t_seed)
     y_fit, y_eval = y[fit_idx], y[eval_idx]
     rows = []
@@ -698,10 +714,10 @@ def _calibration(func, y, models, class_tier, cal_names, t_seed, boot_kw, values
             tables.append(table)
             for (metric, group), arr in d.items():
                 draws.setdefault((scaling, metric, group), {})[m.name] = arr
-            for row in table.itertuples(index=False):
-                key = (scaling, row.metric, row.group)
-                values.setdefault(key, {})[ref] = float(row.a)
-                values[key][m.name] = float(row.b)
+            for metric, group, a, b in table[["metric", "group", "a", "b"]].itertuples(index=False):
+                key = (scaling, metric, group)
+                values.setdefault(key, {})[ref] = float(a)
+                values[key][m.name] = float(b)
     return calibration, pd.concat(tables, ignore_index=True)
 
 
@@ -744,9 +760,13 @@ def _pareto(func, result: Comparison, pareto_metrics, names) -> pd.DataFrame | N
         key = (scaling, metric, group)
         hib = registry.METRICS[metric].higher_is_better
 
-        def interval(i: str, j: str, metric=metric, group=group, scaling=scaling):
-            c = result.contrast(i, j, metric, group, scaling)
-            return c["ci_low"], c["ci_high"]
+        cache: dict[tuple[str, str], tuple[float, float]] = {}
+
+        def interval(i: str, j: str, metric=metric, group=group, scaling=scaling, cache=cache):
+            if (i, j) not in cache:  # the same pairs recur for every cost
+                c = result.contrast(i, j, metric, group, scaling)
+                cache[(i, j)] = (c["ci_low"], c["ci_high"])
+            return cache[(i, j)]
 
         for c in cost_cols:
             cost = {m: float(result.costs.loc[m, c]) for m in result.models}

@@ -143,6 +143,7 @@ def findings(result: Comparison) -> list[str]:
                     f"{interval_text(sc['delta'], sc['ci_low'], sc['ci_high'])} "
                     f"({sc['verdict']}): {verdict}."
                 )
+    out += result.extra_findings
     if result.feasibility is not None:
         ok = result.feasibility[result.feasibility["meets_all"]]["model"].tolist()
         cons = ", ".join(result.scalars.get("constraints", []))
@@ -253,6 +254,8 @@ def sections(result: Comparison, table: Callable[..., str]) -> list[tuple[str, s
                 table(result.relaxations),
             ]
         out.append(("Deployment constraints", "\n".join(body)))
+    for name, df in result.extra_tables.items():
+        out.append((name.replace("_", " ").capitalize(), table(df)))
     if result.notes:
         out.append(("Notes", "\n".join(f"- {n}" for n in result.notes)))
     return out

@@ -32,6 +32,8 @@ _EXPORTS = {
     "EpochBatchSampler": "data",
     "FeatureDataset": "data",
     "MLP": "models",
+    "ModelProfile": "profile",
+    "profile_model": "profile",
     "TrainConfig": "loop",
     "TrainResult": "loop",
     "load_checkpoint": "loop",
