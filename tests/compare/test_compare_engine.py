@@ -269,3 +269,20 @@ def test_tables_are_tidy_frames(models):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         repr(res)
+
+
+def test_bonferroni_adjusted_intervals(models):
+    y, tiers, ref, v1, v2 = models
+    res = run(y, tiers, ref, {"v1": v1, "v2": v2}, n_resamples=400)
+    row = res.deltas.query("variant == 'v2' and metric == 'nll' and group == 'all'").iloc[0]
+    d = res.draws("v2", "nll")
+    lo, hi = np.quantile(d, [0.025 / 2, 1 - 0.025 / 2])
+    assert row["ci_low_adjusted"] == pytest.approx(lo) and row["ci_high_adjusted"] == pytest.approx(
+        hi
+    )
+    assert row["ci_low_adjusted"] <= row["ci_low"] and row["ci_high_adjusted"] >= row["ci_high"]
+    assert row["excludes_0_adjusted"] == (lo > 0 or hi < 0)
+    one = run(y, tiers, ref, {"v2": v2}, n_resamples=400)
+    np.testing.assert_array_equal(one.deltas["ci_low_adjusted"], one.deltas["ci_low"])
+    cal = res.calibration_deltas
+    assert {"ci_low_adjusted", "excludes_0_adjusted"} <= set(cal.columns)

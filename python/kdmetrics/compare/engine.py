@@ -95,7 +95,11 @@ class Comparison:
         reference right and variant wrong, ``wrong_to_right``) and
         ``n_changed`` (argmax changed), ``n_fragile`` (the changed predictions
         the metric rests on), ``mcnemar_p`` (accuracy rows), ``favours``,
-        ``verdict`` and ``caveat``.
+        ``verdict``, ``caveat``, and ``ci_low_adjusted``/``ci_high_adjusted``/
+        ``excludes_0_adjusted``: the percentile interval at the
+        Bonferroni-adjusted level ``1 - (1 - ci) / n_variants`` (one family per
+        metric and group: the variants compared with the reference), from the
+        same draws.
     ``churn``
         per variant and group: churn (fraction of examples whose argmax
         differs from the reference's), counts and flips.
@@ -529,7 +533,7 @@ def compare(
             key = ("full", row.metric, row.group)
             values.setdefault(key, {})[ref.name] = float(row.reference_value)
             values[key][m.name] = float(row.variant_value)
-    deltas = pd.concat(delta_tables, ignore_index=True)
+    deltas = _adjusted(pd.concat(delta_tables, ignore_index=True), draws, "full", ci)
     churn_table = pd.DataFrame(churn_rows)
 
     notes: list[str] = []
@@ -541,6 +545,13 @@ def compare(
             func, y, models, class_tier, cal_names, t_seed, boot_kw, values, draws, notes
         )
         calibration_deltas = _annotate(calibration_deltas, None, ci, min_discordant)
+        calibration_deltas = pd.concat(
+            [
+                _adjusted(calibration_deltas[calibration_deltas["scaling"] == sc], draws, sc, ci)
+                for sc in ("raw", "scaled")
+            ],
+            ignore_index=True,
+        )
 
     # Costs, Pareto fronts, constraints.
     model_names = [m.name for m in models]
@@ -652,6 +663,35 @@ def _annotate(
         t[k] = v
     for k in ("right_to_wrong", "wrong_to_right", "n_changed", "n_fragile"):
         t[k] = t[k].astype("Int64")
+    return t
+
+
+def _adjusted(
+    table: pd.DataFrame,
+    draws: dict[tuple[str, str, str], dict[str, np.ndarray]],
+    scaling: str,
+    ci: float,
+) -> pd.DataFrame:
+    """Adds Bonferroni-adjusted percentile intervals over the variants (level
+    ``1 - (1 - ci) / n_variants`` for each metric and group, from the same
+    draws) and whether they exclude 0."""
+    t = table.copy()
+    n_var = int(t["variant"].nunique())
+    alpha = (1.0 - ci) / n_var / 2.0
+    lo, hi = [], []
+    for v, metric, group in t[["variant", "metric", "group"]].itertuples(index=False):
+        d = draws[(scaling, metric, group)][v]
+        d = d[~np.isnan(d)]
+        if d.size:
+            q = np.quantile(d, [alpha, 1.0 - alpha])
+            lo.append(float(q[0]))
+            hi.append(float(q[1]))
+        else:
+            lo.append(np.nan)
+            hi.append(np.nan)
+    t["ci_low_adjusted"] = lo
+    t["ci_high_adjusted"] = hi
+    t["excludes_0_adjusted"] = (t["ci_low_adjusted"] > 0) | (t["ci_high_adjusted"] < 0)
     return t
 
 

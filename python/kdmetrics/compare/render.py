@@ -98,6 +98,9 @@ def findings(result: Comparison) -> list[str]:
                 continue
             r = row.iloc[0]
             extra = f", {r['caveat']}" if r["verdict"] == "directional" else ""
+            if len(result.variants) > 1 and r["verdict"] != "inside the noise":
+                if not r["excludes_0_adjusted"]:
+                    extra += f"; not after Bonferroni over {len(result.variants)} variants"
             parts.append(
                 f"{metric} {interval_text(r['delta'], r['ci_low'], r['ci_high'])} "
                 f"({r['verdict']}{extra})"
@@ -188,11 +191,13 @@ def sections(result: Comparison, table: Callable[..., str]) -> list[tuple[str, s
         f"metric rests on fewer than {s['min_discordant']} changed predictions (or the exact "
         "McNemar p on the flips is above 1 - level); inside the noise = the interval includes 0 "
         "(the data cannot tell, which is not 'no effect'). ECE rows: the sample ECE is biased "
-        "upward and its interval can undercover when one model is near-calibrated.",
+        "upward and its interval can undercover when one model is near-calibrated. "
+        "adjusted = excludes 0 at the Bonferroni level over the variants "
+        "(deltas.csv has those intervals).",
         "",
         table(d, ["variant", "metric", "group", "reference_value", "variant_value", "delta",
                   "ci_low", "ci_high", "verdict", "right_to_wrong", "wrong_to_right",
-                  "n_fragile", "caveat"]),
+                  "n_fragile", "excludes_0_adjusted", "caveat"]),
     ]  # fmt: skip
     out.append(("Paired deltas against the reference", "\n".join(body)))
     out.append(("Churn and flips", table(result.churn)))
