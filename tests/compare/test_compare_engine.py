@@ -210,8 +210,14 @@ def test_metric_selection_and_bad_input(models):
         kdmetrics.compare(y, ("ref", ref), {"v1": v1[:-1]})
     with pytest.raises(ValueError, match="'v1' has 11 classes"):
         kdmetrics.compare(y, ("ref", ref), {"v1": v1[:, :-1]})
-    with pytest.raises(ValueError, match="min_discordant"):
+    with pytest.raises(ValueError, match="compare: min_discordant"):
         kdmetrics.compare(y, ("ref", ref), {"v1": v1}, min_discordant=-1)
+    with pytest.raises(ValueError, match="compare: n_resamples"):
+        kdmetrics.compare(y, ("ref", ref), {"v1": v1}, n_resamples=0)
+    with pytest.raises(ValueError, match="compare: seed"):
+        kdmetrics.compare(y, ("ref", ref), {"v1": v1}, seed=-1)
+    with pytest.raises(ValueError, match="compare: unknown method 'bc'"):
+        kdmetrics.compare(y, ("ref", ref), {"v1": v1}, method="bc")
     with pytest.raises(ValueError, match="unknown quality metric 'speed'"):
         run(y, tiers, ref, {"v1": v1}, costs={"ref": {"params": 2}, "v1": {"params": 1}},
             pareto_metrics=("speed",))  # fmt: skip

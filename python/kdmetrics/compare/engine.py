@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kdmetrics._validation import check_ci, labels_array, scores_array
+from kdmetrics._validation import (
+    check_ci,
+    check_int,
+    check_n_resamples,
+    labels_array,
+    scores_array,
+)
 from kdmetrics.compare.constraints import Constraint, constraint_tables, parse_constraint
 from kdmetrics.compare.costs import COST_COLUMNS, costs_from_metadata, load_costs
 from kdmetrics.compare.pareto import pareto_table
@@ -474,9 +480,14 @@ def compare(
         labels = models[0].source.labels
     y = labels_array(func, labels)
     _check_models(func, y, models)
-    md = min_discordant
-    if isinstance(md, bool) or not isinstance(md, int) or md < 0:
-        raise ValueError(f"{func}: min_discordant must be an integer >= 0, got {min_discordant!r}")
+    min_discordant = check_int(func, "min_discordant", min_discordant, 0)
+    n_resamples = check_n_resamples(func, n_resamples)
+    seed = check_int(func, "seed", seed, 0)
+    if temperature_seed is not None:
+        temperature_seed = check_int(func, "temperature_seed", temperature_seed, 0)
+    n_bins = check_int(func, "n_bins", n_bins, 1)
+    if method not in _bootstrap.METHODS:
+        raise ValueError(f"{func}: unknown method {method!r}; choose from {_bootstrap.METHODS}")
     teacher_logits = teacher.logits if isinstance(teacher, Predictions) else teacher
     names = _choose_metrics(func, metrics, teacher_logits is not None)
     k = models[0].logits.shape[1]
