@@ -202,3 +202,17 @@ def test_costs_from_metadata():
     with pytest.raises(ValueError, match="metadata of 'b' has no cost"):
         costs_from_metadata({"a": {"latency_ms": 2.0}, "b": {"model": "b"}})
     assert set(COST_COLUMNS) == {"latency_ms", "size_mb", "peak_mem_mb", "params"}
+
+
+def test_pareto_skips_unknown_costs(models):
+    y, tiers, ref, v1, v2 = models
+    costs = {
+        "ref": {"latency_ms": 4.0, "peak_mem_mb": np.nan},
+        "v1": {"latency_ms": 1.0, "peak_mem_mb": np.nan},
+        "v2": {"latency_ms": np.nan, "peak_mem_mb": np.nan},
+    }
+    res = kdmetrics.compare(y, ("ref", ref), {"v1": v1, "v2": v2}, costs=costs, n_resamples=50)
+    assert set(res.pareto["cost"]) == {"latency_ms"}
+    assert "v2" not in set(res.pareto["model"])
+    assert any("no peak_mem_mb for ref, v1, v2" in n for n in res.notes)
+    assert any("no latency_ms for v2" in n for n in res.notes)

@@ -210,4 +210,8 @@ def test_compress_and_compare_tiny_mlp(tmp_path):
     assert "pareto_macro_f1.png" in written
     md = (tmp_path / "compare" / "report.md").read_text()
     assert "## Distillation gain under compression" in md
-    assert res.constraints is not None and len(res.constraints) == 3 * len(names)
+    assert res.constraints is not None and len(res.constraints) == 4 * len(names)
+    size = res.constraints[res.constraints["constraint"] == "size_mb<=0.05"].set_index("model")
+    for m in names:
+        assert size.loc[m, "value"] == res.costs.loc[m, "size_mb"]
+        assert size.loc[m, "satisfied"] == (res.costs.loc[m, "size_mb"] <= 0.05)

@@ -825,6 +825,8 @@ def _pareto(func, result: Comparison, pareto_metrics, names) -> pd.DataFrame | N
             missing = [m for m in result.models if not np.isfinite(cost[m])]
             if missing:
                 result.notes.append(f"Pareto {q} vs {c}: no {c} for {', '.join(missing)}; left out")
+            if not len(t):
+                continue
             ref_rows = []
             for m in t["model"]:
                 if m == result.reference:

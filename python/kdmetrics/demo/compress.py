@@ -37,7 +37,12 @@ import pandas as pd
 import torch
 
 COMPRESSIONS: tuple[str, ...] = ("fp32", "int8", "int4", "pruned50")
-DEFAULT_CONSTRAINTS: tuple[str, ...] = ("macro_f1>=0.20", "ece_scaled<=0.05", "latency_ms<=10")
+DEFAULT_CONSTRAINTS: tuple[str, ...] = (
+    "macro_f1>=0.20",
+    "ece_scaled<=0.05",
+    "latency_ms<=10",
+    "size_mb<=0.05",
+)
 
 
 def _linears(model: torch.nn.Module) -> list[torch.nn.Linear]:

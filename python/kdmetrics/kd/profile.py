@@ -133,7 +133,9 @@ def _cpu_peak(model: torch.nn.Module, x: Any) -> tuple[float, str]:
         with torch.inference_mode():
             _call(model, x)
         peak = _rss_kib("VmHWM")
-        return max(peak - before, 0) * 1024 / MB, "rss_hwm_delta (process RSS high-water mark)"
+        if peak <= before:  # the allocator reused memory it held: nothing to measure
+            return float("nan"), "rss_hwm_delta: no measurable growth (NaN)"
+        return (peak - before) * 1024 / MB, "rss_hwm_delta (process RSS high-water mark)"
     except OSError:
         return float("nan"), "unavailable (needs Linux /proc/self/clear_refs)"
 
@@ -204,7 +206,9 @@ def profile_model(
     interquartile range), ``peak_mem_mb`` per device (CUDA:
     ``torch.cuda.max_memory_allocated`` above what was allocated before the
     pass; CPU: growth of the process's resident-set high-water mark during one
-    pass, process-wide and coarse, page-granular). Run on an idle machine:
+    pass, process-wide and coarse, page-granular; NaN when the pass needed no
+    new pages, as for small models whose memory the allocator reuses). Run on
+    an idle machine:
     timings on a shared one are noisy.
     """
     func = "profile_model"
