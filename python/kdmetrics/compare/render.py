@@ -346,9 +346,17 @@ def write_figures(result: Comparison, out_dir: str) -> list[str]:
 
 def _pareto_figure(plt, result: Comparison, quality: str, table: pd.DataFrame, path: str) -> None:
     costs = list(dict.fromkeys(table["cost"]))
-    fig, axes = plt.subplots(1, len(costs), figsize=(4.6 * len(costs), 4.2), squeeze=False)
+    # A cost equal for every model separates nothing: left to the table.
+    varied = [c for c in costs if table[table["cost"] == c]["cost_value"].nunique() > 1]
+    costs = varied or costs
+    ncol = min(2, len(costs))
+    nrow = -(-len(costs) // ncol)
+    fig, grid = plt.subplots(nrow, ncol, figsize=(5.4 * ncol, 4.4 * nrow), squeeze=False)
+    axes = [list(grid.ravel())]
+    for ax in axes[0][len(costs) :]:
+        ax.set_visible(False)
     hib = bool(table["higher_is_better"].iloc[0])
-    for ax, cost in zip(axes[0], costs, strict=True):
+    for ax, cost in zip(axes[0], costs, strict=False):
         t = table[table["cost"] == cost]
         ref_q = float(t.loc[t["model"] == result.reference, "quality_value"].iloc[0]) if (
             t["model"] == result.reference
