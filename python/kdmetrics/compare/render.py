@@ -406,10 +406,8 @@ def _forest_grid(plt, result: Comparison, path: str) -> None:
     metrics = [m for m in result.scalars["metrics"] if (d["metric"] == m).any()]
     groups = list(dict.fromkeys(d["group"]))
     nrow, ncol = len(result.variants), len(metrics)
-    fig, axes = plt.subplots(
-        nrow, ncol, figsize=(2.7 * ncol + 0.8, 0.45 * len(groups) * nrow + 1.2 * nrow),
-        squeeze=False,
-    )  # fmt: skip
+    height = 0.45 * len(groups) * nrow + 1.2 * nrow + 0.6
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.7 * ncol + 0.8, height), squeeze=False)
     for i, v in enumerate(result.variants):
         for j, m in enumerate(metrics):
             ax = axes[i][j]
@@ -436,7 +434,7 @@ def _forest_grid(plt, result: Comparison, path: str) -> None:
     fig.suptitle(
         f"variant - {result.reference}, {result.scalars['ci']:.0%} paired intervals", fontsize=10
     )
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.tight_layout(rect=(0, 0.35 / height, 1, 1 - 0.45 / height))
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
@@ -445,8 +443,14 @@ def _calibration_figure(plt, result: Comparison, path: str) -> None:
     assert result.calibration is not None
     cal = result.calibration[result.calibration["group"] == "all"].set_index("model")
     metrics = [c[: -len("_raw")] for c in cal.columns if c.endswith("_raw")]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(1.2 + 0.9 * len(cal) * len(metrics), 3.8),
-                             squeeze=False)  # fmt: skip
+    # Side by side for a few models; one metric per row for many.
+    rows = len(metrics) if len(cal) > 4 else 1
+    cols = 1 if rows > 1 else len(metrics)
+    fig, grid = plt.subplots(
+        rows, cols, figsize=(1.2 + 0.9 * len(cal) * (1 if rows > 1 else len(metrics)),
+                             3.6 * rows), squeeze=False,
+    )  # fmt: skip
+    axes = [list(grid.ravel())]
     x = np.arange(len(cal))
     for ax, m in zip(axes[0], metrics, strict=True):
         ax.bar(x - 0.2, cal[f"{m}_raw"], width=0.4, color="#c44e52", label="raw")
