@@ -10,6 +10,7 @@ torch.
 
 from kdmetrics._arrays import ProbabilitiesAsLogitsWarning
 from kdmetrics._kernels import get_num_threads, set_num_threads
+from kdmetrics.comparison import Comparison, compare
 from kdmetrics.io.predictions import (
     Predictions,
     check_aligned,
@@ -48,8 +49,10 @@ __all__ = [
     "accuracy",
     "balanced_accuracy",
     "brier",
+    "Comparison",
     "check_aligned",
     "churn",
+    "compare",
     "compare_seeds",
     "confusion_counts",
     "ece",

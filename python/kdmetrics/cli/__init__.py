@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("kdmetrics.cli.train", "train a student MLP on feature vectors (needs torch)"),
     "demo": ("kdmetrics.cli.demo", "synthetic task: train teacher and students, report"),
     "convert": ("kdmetrics.cli.convert", "another tool's prediction file -> canonical .npz"),
+    "compare": ("kdmetrics.cli.compare", "variants (int8, int4, pruned, ...) against a reference"),
 }
 
 

@@ -54,6 +54,8 @@ _EXPORTS = {
     "validation_metric_names": "trainer",
     "validation_metrics": "trainer",
     "warmup_linear_decay": "trainer",
+    "ModelProfile": "profile",
+    "profile_model": "profile",
     "train": "loop",
 }
 

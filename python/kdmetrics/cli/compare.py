@@ -1,0 +1,180 @@
+"""``kdmetrics compare``: variants (quantized, pruned, distilled, ...) against a
+reference, written to a folder."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from kdmetrics.cli import UsageError
+
+EPILOG = """\
+Files are prediction files (.npz with logits, labels, optional ids,
+tier_of_class/train_counts and metadata) of the same validation examples in
+the same order; compare checks that (ids, labels, N, K), names the file and the
+first differing position, and prints the SHA-256 of the ids.
+
+Every variant is compared with the reference on one shared set of resample
+draws: per-metric deltas with intervals, flips, churn and a verdict (real /
+directional / inside the noise); calibration raw and after temperature scaling
+(each model's T fitted on a seeded half, everything measured on the other
+half); with costs, the Pareto front of each quality metric against each cost;
+with constraints, which model meets them, which constraint binds and which
+single relaxation would admit which model.
+
+Costs: --costs FILE (CSV or JSON; columns variant, latency_ms, size_mb,
+peak_mem_mb, params, precision, note), else the cost keys of the files'
+metadata, if any.
+
+Constraints: NAME OP NUMBER with OP in >=, <=, >, <; NAME is a metric (on all
+examples), METRIC@TIER (head, mid, tail), METRIC_scaled (after temperature
+scaling) or a cost. Examples: 'macro_f1>=0.20' 'ece_scaled<=0.05'
+'latency_ms<=10'.
+
+Tiers: --train-counts (.npy, .npz or text, K counts) or the files'
+tier_of_class/train_counts, with --tier-sizes HEAD MID (20 40).
+
+DIR receives summary.txt, report.md, report.json, one CSV per table and PNG
+figures, written to a temporary folder and renamed at the end. Bad input exits
+with status 2.
+
+example:
+  kdmetrics compare --reference fp32=fp32.npz --variant int8=int8.npz \\
+      --variant int4=int4.npz --costs costs.csv --constraint 'macro_f1>=0.2' --out cmp
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = EPILOG
+    p.add_argument("--reference", required=True, metavar="NAME=FILE", help="the baseline model")
+    p.add_argument(
+        "--variant",
+        required=True,
+        action="append",
+        metavar="NAME=FILE",
+        help="a model compared with the reference (repeatable)",
+    )
+    p.add_argument("--teacher", metavar="FILE", help="teacher predictions: adds KL/JS metrics")
+    p.add_argument("--costs", metavar="FILE", help="cost table (CSV or JSON)")
+    p.add_argument(
+        "--constraint",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="deployment constraint such as 'macro_f1>=0.20' (repeatable)",
+    )
+    p.add_argument("--train-counts", metavar="FILE", help="K training counts defining tiers")
+    p.add_argument(
+        "--tier-sizes",
+        type=int,
+        nargs=2,
+        default=(20, 40),
+        metavar=("HEAD", "MID"),
+        help="number of head and mid classes when tiers come from counts (20 40)",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace DIR if it is not empty")
+    p.add_argument("--n-resamples", type=int, default=10_000, help="bootstrap resamples (10000)")
+    p.add_argument("--ci", type=float, default=0.95, help="interval level (0.95)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the resamples and the temperature split (0)"
+    )
+    p.add_argument("--quiet", action="store_true", help="do not print the summary")
+
+
+def _named(flag: str, spec: str) -> tuple[str, str]:
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise UsageError(f"{flag} wants NAME=FILE, got {spec!r}")
+    return name, path
+
+
+def _tiers(files, train_counts: str | None, k: int, sizes: tuple[int, int]):
+    """(tier_of_class or None, where it came from)."""
+    import numpy as np
+
+    from kdmetrics.report.build import read_train_counts
+    from kdmetrics.tiers import tier_codes, tiers_from_counts
+
+    if train_counts is not None:
+        counts = read_train_counts(train_counts)
+        if counts.shape != (k,):
+            raise UsageError(
+                f"{train_counts}: has {counts.size} training counts but the models have {k} classes"
+            )
+        try:
+            return tiers_from_counts(counts, sizes), f"training counts from {train_counts}"
+        except ValueError as e:
+            raise UsageError(f"{train_counts}: {e}") from None
+    found = None
+    for f in files:
+        try:
+            if f.tier_of_class is not None:
+                t = tier_codes("compare", f.tier_of_class, k)
+            elif f.train_counts is not None:
+                t = tiers_from_counts(f.train_counts, sizes)
+            else:
+                continue
+        except ValueError as e:
+            raise UsageError(f"{f.path}: {e}") from None
+        if found is None:
+            found = (t, f)
+        elif not np.array_equal(found[0], t):
+            i = int(np.flatnonzero(found[0] != t)[0])
+            raise UsageError(
+                f"{f.path}: class tiers differ from {found[1].path} at class {i}; "
+                "pass --train-counts to choose"
+            )
+    if found is None:
+        return None, "none (no --train-counts, no tier_of_class/train_counts in the files)"
+    return found[0], f"stored in {found[1].path}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from kdmetrics.comparison.engine import compare
+    from kdmetrics.comparison.render import terminal_summary, write_comparison
+    from kdmetrics.io.predictions import check_aligned, load_predictions
+    from kdmetrics.report.render import check_target
+
+    if args.n_resamples < 1:
+        raise UsageError(f"--n-resamples must be >= 1, got {args.n_resamples}")
+    if not 0 < args.ci < 1:
+        raise UsageError(f"--ci must be in (0, 1), got {args.ci}")
+    ref_name, ref_path = _named("--reference", args.reference)
+    variants = [_named("--variant", v) for v in args.variant]
+    names = [ref_name, *(n for n, _ in variants)]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup is not None:
+        raise UsageError(f"the name {dup!r} is used twice")
+    check_target(args.out, args.overwrite)  # before any work
+    for path in [ref_path, *(p for _, p in variants)]:
+        if not os.path.exists(path):
+            raise UsageError(f"{path}: no such file")
+    paths = {ref_name: ref_path, **dict(variants)}
+    files = {name: load_predictions(path) for name, path in paths.items()}
+    teacher = load_predictions(args.teacher) if args.teacher else None
+    everything = [*files.values(), *([teacher] if teacher is not None else [])]
+    sha = check_aligned(everything)
+    k = files[ref_name].n_classes
+    tiers, source = _tiers(everything, args.train_counts, k, tuple(args.tier_sizes))
+    result = compare(
+        files[ref_name].labels,
+        (ref_name, files[ref_name]),
+        {n: files[n] for n, _ in variants},
+        tier_of_class=tiers,
+        costs=args.costs,
+        constraints=args.constraint,
+        teacher=teacher,
+        n_resamples=args.n_resamples,
+        seed=args.seed,
+        ci=args.ci,
+    )
+    result.scalars["ids_sha256"] = sha
+    result.scalars["tier_source"] = source
+    result.scalars["files"] = paths
+    written = write_comparison(result, args.out, overwrite=args.overwrite)
+    if not args.quiet:
+        print(terminal_summary(result))
+        print(f"\nwrote {len(written)} files to {args.out}")
+    return 0
