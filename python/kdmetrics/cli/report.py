@@ -111,11 +111,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--ci must be in (0, 1), got {args.ci}")
     from kdmetrics.report.render import check_target
 
-    inputs = [args.teacher, *args.vanilla, *args.distilled, *args.grid]
-    inputs += list(_models(args.model).values())
+    input_files = [args.teacher, *args.vanilla, *args.distilled, *args.grid]
+    input_files += list(_models(args.model).values())
     if args.train_counts:
-        inputs.append(args.train_counts)
-    check_target(args.out, args.overwrite, inputs)  # before any work
+        input_files.append(args.train_counts)
+    check_target(args.out, args.overwrite, input_files)  # before any work
     inputs = load_inputs(
         args.teacher,
         args.vanilla,

@@ -113,7 +113,7 @@ def remove_stale_temporaries(target: str) -> list[str]:
     writer process is gone, are removed; anything else is left alone.
     """
     parent, base = os.path.split(target)
-    removed = []
+    removed: list[str] = []
     if not os.path.isdir(parent):
         return removed
     for name in os.listdir(parent):
