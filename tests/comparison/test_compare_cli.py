@@ -98,7 +98,8 @@ def test_cli_bad_input_one_line_exit_2(files, capsys):
     (tmp / "busy").mkdir()
     (tmp / "busy" / "f").write_text("x")
     assert main(_args(paths, tmp / "busy")) == 2
-    assert "--overwrite" in capsys.readouterr().err
+    assert "not written by kdmetrics" in capsys.readouterr().err
+    assert (tmp / "busy" / "f").read_text() == "x"
 
 
 def test_cli_same_file_twice_warns(files):

@@ -134,8 +134,8 @@ def _tiers(files, train_counts: str | None, k: int, sizes: tuple[int, int]):
 def run(args: argparse.Namespace) -> int:
     from kdmetrics.comparison.engine import compare
     from kdmetrics.comparison.render import terminal_summary, write_comparison
+    from kdmetrics.io.output import check_output_folder
     from kdmetrics.io.predictions import check_aligned, load_predictions
-    from kdmetrics.report.render import check_target
 
     if args.n_resamples < 1:
         raise UsageError(f"--n-resamples must be >= 1, got {args.n_resamples}")
@@ -147,7 +147,9 @@ def run(args: argparse.Namespace) -> int:
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup is not None:
         raise UsageError(f"the name {dup!r} is used twice")
-    check_target(args.out, args.overwrite)  # before any work
+    inputs = [ref_path, *(p for _, p in variants)]
+    inputs += [p for p in (args.teacher, args.costs, args.train_counts) if p]
+    check_output_folder("compare", args.out, overwrite=args.overwrite, inputs=inputs)
     for path in [ref_path, *(p for _, p in variants)]:
         if not os.path.exists(path):
             raise UsageError(f"{path}: no such file")

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from kdmetrics.comparison.engine import Comparison
+from kdmetrics.io.output import write_output_folder
 from kdmetrics.metrics import registry
 
 DPI = 100
@@ -470,15 +469,10 @@ def _calibration_figure(plt, result: Comparison, path: str) -> None:
 
 def write_comparison(result: Comparison, out_dir: str, *, overwrite: bool = False) -> list[str]:
     """Writes ``summary.txt``, ``report.md``, ``report.json``, one CSV per table
-    and the figures into a temporary folder beside ``out_dir`` and renames it
-    into place, so a failure leaves no half-written ``out_dir``."""
-    from kdmetrics.report.render import check_target
+    and the figures into a marked temporary folder beside ``out_dir`` and
+    renames it into place (the output-folder rules of ``kdmetrics.io.output``)."""
 
-    target = check_target(out_dir, overwrite)
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
-    try:
+    def write(tmp: str) -> None:
         figures = write_figures(result, tmp)
         for name, df in result.tables.items():
             df.to_csv(os.path.join(tmp, f"{name}.csv"), index=False)
@@ -488,14 +482,5 @@ def write_comparison(result: Comparison, out_dir: str, *, overwrite: bool = Fals
             f.write(markdown(result, figures))
         with open(os.path.join(tmp, "summary.txt"), "w") as f:
             f.write(terminal_summary(result) + "\n")
-        if os.path.exists(target):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old-", dir=parent)
-            os.replace(target, os.path.join(old, "x"))
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return sorted(os.listdir(target))
+
+    return write_output_folder("compare", out_dir, write, overwrite=overwrite)
