@@ -99,3 +99,22 @@ def js(p_logits, q_logits, temperature=1.0) -> np.ndarray:
             return np.where(a > 0, a * (np.log(a) - np.log(m)), 0.0).sum(axis=1)
 
     return 0.5 * kl_to_m(p) + 0.5 * kl_to_m(q)
+
+
+def top_k_accuracy(labels, logits, k) -> float:
+    """Label among the k best classes, ranking with the argmax tie rule
+    (stable sort of -z: equal scores keep class-index order)."""
+    z = np.asarray(logits, dtype=np.float64)
+    hits = []
+    for row, y in zip(z, labels, strict=True):
+        order = np.argsort(-row, kind="stable")
+        hits.append(y in order[:k])
+    return float(np.mean(hits))
+
+
+def agreement(logits_a, logits_b) -> float:
+    return float(np.mean(predictions(logits_a) == predictions(logits_b)))
+
+
+def churn(logits_a, logits_b) -> float:
+    return 1.0 - agreement(logits_a, logits_b)

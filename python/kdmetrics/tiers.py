@@ -1,4 +1,4 @@
-"""Class tiers (head / mid / tail) by training-set frequency (SPEC §1)."""
+"""Class tiers (head / mid / tail) by training-set frequency (docs/conventions.md, Tiers)."""
 
 from __future__ import annotations
 

@@ -211,8 +211,10 @@ def test_refuses_non_empty_out(tmp_path, capsys):
     assert main(args) == 2
     assert "not empty" in capsys.readouterr().err
     assert (out / "keep.txt").read_text() == "mine"
-    assert main([*args, "--overwrite"]) == 0
-    assert (out / "report.json").exists() and not (out / "keep.txt").exists()
+    # A folder kdmetrics did not write is never replaced, even with --overwrite.
+    assert main([*args, "--overwrite"]) == 2
+    assert "not written by kdmetrics" in capsys.readouterr().err
+    assert (out / "keep.txt").read_text() == "mine"
 
 
 def test_help_documents_seeds_and_grid(capsys):

@@ -121,7 +121,7 @@ class MetricSpec:
         return delta > 0 if self.higher_is_better else delta < 0
 
 
-_SPECS = (
+_DECLARATIONS = (
     MetricSpec(
         "accuracy",
         "accuracy",
@@ -218,13 +218,15 @@ _SPECS = (
     ),
 )
 
-METRICS: dict[str, MetricSpec] = {s.name: s for s in _SPECS}
+METRICS: dict[str, MetricSpec] = {s.name: s for s in _DECLARATIONS}
 
 # Column order of ``summary`` (reference metrics appear only with a reference).
-SUMMARY_METRICS: tuple[str, ...] = tuple(s.name for s in _SPECS if s.in_summary)
+SUMMARY_METRICS: tuple[str, ...] = tuple(s.name for s in _DECLARATIONS if s.in_summary)
 # What ``paired_bootstrap`` computes when no metrics are named.
-DEFAULT_BOOTSTRAP_METRICS: tuple[str, ...] = tuple(s.name for s in _SPECS if s.in_bootstrap_default)
-HIGHER_IS_BETTER: frozenset[str] = frozenset(s.name for s in _SPECS if s.higher_is_better)
+DEFAULT_BOOTSTRAP_METRICS: tuple[str, ...] = tuple(
+    s.name for s in _DECLARATIONS if s.in_bootstrap_default
+)
+HIGHER_IS_BETTER: frozenset[str] = frozenset(s.name for s in _DECLARATIONS if s.higher_is_better)
 
 
 def spec(func: str, name: str) -> MetricSpec:

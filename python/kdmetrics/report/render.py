@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from kdmetrics.io.output import check_output_folder, write_output_folder
 from kdmetrics.metrics.registry import METRICS
 from kdmetrics.report.build import Report
 from kdmetrics.report.findings import Findings, verdict_of
@@ -347,25 +346,18 @@ def to_json(report: Report) -> dict[str, Any]:
     }
 
 
-def check_target(out_dir: str, overwrite: bool) -> str:
-    """The absolute target folder; an error if it holds files and may not be replaced."""
-    target = os.path.abspath(out_dir)
-    if os.path.exists(target) and (not os.path.isdir(target) or os.listdir(target)):
-        if not overwrite or not os.path.isdir(target):
-            raise ValueError(f"{out_dir}: exists and is not empty (use --overwrite to replace it)")
-    return target
+def check_target(out_dir: str, overwrite: bool, inputs: Iterable[str] = ()) -> str:
+    """The absolute target folder, checked by the output-folder safety rules
+    (``kdmetrics.io.output``) before any work."""
+    return check_output_folder("report", out_dir, overwrite=overwrite, inputs=inputs)
 
 
 def write_report(report: Report, out_dir: str, *, overwrite: bool = False) -> list[str]:
-    """Writes all files into a temporary folder next to ``out_dir`` and renames
-    it into place, so a failure leaves no half-written ``out_dir``."""
+    """Writes all files into a marked temporary folder next to ``out_dir`` and
+    renames it into place, so a failure leaves no half-written ``out_dir``."""
     from kdmetrics.report.plots import write_figures
 
-    target = check_target(out_dir, overwrite)
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
-    try:
+    def write(tmp: str) -> None:
         figures = write_figures(report, tmp)
         for name, df in report.tables.items():
             df.to_csv(os.path.join(tmp, f"{name}.csv"), index=False)
@@ -377,14 +369,5 @@ def write_report(report: Report, out_dir: str, *, overwrite: bool = False) -> li
             f.write(markdown(report, figures))
         with open(os.path.join(tmp, "summary.txt"), "w") as f:
             f.write(terminal_summary(report) + "\n")
-        if os.path.exists(target):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old-", dir=parent)
-            os.replace(target, os.path.join(old, "x"))
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return sorted(os.listdir(target))
+
+    return write_output_folder("report", out_dir, write, overwrite=overwrite)
