@@ -17,6 +17,7 @@ from kdmetrics.io.predictions import (
     save_predictions,
 )
 from kdmetrics.metrics.agreement import churn, teacher_agreement
+from kdmetrics.metrics.aurc import aurc
 from kdmetrics.metrics.calibration import ece, reliability_table
 from kdmetrics.metrics.classification import (
     accuracy,
@@ -44,6 +45,7 @@ __all__ = [
     "SeedComparison",
     "TemperatureFit",
     "accuracy",
+    "aurc",
     "balanced_accuracy",
     "brier",
     "check_aligned",

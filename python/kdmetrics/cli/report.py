@@ -135,15 +135,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--ci must be in (0, 1), got {args.ci}")
     from kdmetrics.report.render import check_target
 
-    inputs = [args.teacher, *args.vanilla, *args.distilled, *args.grid]
-    inputs += list(_models(args.model).values())
+    paths = [args.teacher, *args.vanilla, *args.distilled, *args.grid]
+    paths += list(_models(args.model).values())
     if args.train_counts:
-        inputs.append(args.train_counts)
+        paths.append(args.train_counts)
     if args.teacher_logits:
-        inputs.append(args.teacher_logits)
+        paths.append(args.teacher_logits)
     if args.distill_T is not None and not (math.isfinite(args.distill_T) and args.distill_T > 0):
         raise UsageError(f"--distill-T must be a finite number > 0, got {args.distill_T}")
-    check_target(args.out, args.overwrite, inputs)  # before any work
+    check_target(args.out, args.overwrite, paths)  # before any work
     inputs = load_inputs(
         args.teacher,
         args.vanilla,

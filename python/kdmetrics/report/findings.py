@@ -323,18 +323,18 @@ def temperature_sentence(temp: pd.DataFrame | None) -> str | None:
         d_raw, d_sc = float(t.loc["distilled", col]), float(t.loc["distilled", f"{m}_scaled"])
         gain = d_raw - v_raw
         if not s.better(gain):
-            verdict = f"distillation did not improve it raw ({v_raw:.4g} vs {d_raw:.4g})"
+            verdict = f"distillation did not improve it raw ({v_raw:#.4g} vs {d_raw:#.4g})"
         elif s.better(v_sc - d_raw) or v_sc == d_raw:
             verdict = (
-                f"scaling the vanilla student alone ({v_raw:.4g} -> {v_sc:.4g}) reaches the "
-                f"distilled student's raw {d_raw:.4g}"
+                f"scaling the vanilla student alone ({v_raw:#.4g} -> {v_sc:#.4g}) reaches the "
+                f"distilled student's raw {d_raw:#.4g}"
             )
         else:
             verdict = (
-                f"scaling the vanilla student ({v_raw:.4g} -> {v_sc:.4g}) does not reach the "
-                f"distilled student's raw {d_raw:.4g}"
+                f"scaling the vanilla student ({v_raw:#.4g} -> {v_sc:#.4g}) does not reach the "
+                f"distilled student's raw {d_raw:#.4g}"
             )
-        clauses.append(f"{s.label}: {verdict}; distilled scaled {d_sc:.4g}")
+        clauses.append(f"{s.label}: {verdict}; distilled scaled {d_sc:#.4g}")
     if clauses:
         text += ". " + "; ".join(clauses)
     return text + ". Point estimates on the evaluation half, without intervals."

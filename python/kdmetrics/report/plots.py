@@ -193,7 +193,8 @@ def per_class_delta(plt, pc: pd.DataFrame, path: str) -> None:
     """Horizontal bars of F1(distilled) - F1(vanilla) per class of the tail."""
     rows = pc[pc["tier"] == "tail"] if "tier" in pc.columns else pc
     rows = rows[np.isfinite(rows["delta"].to_numpy(dtype=float))]
-    order = rows.sort_values("delta")
+    unchanged = int((rows["delta"] == 0).sum())
+    order = rows[rows["delta"] != 0].sort_values("delta")
     n = max(len(order), 1)
     fig, (ax, ax2) = plt.subplots(
         1, 2, figsize=(7.0, 0.16 * n + 1.4), sharey=True, gridspec_kw={"width_ratios": [3, 1]}
@@ -208,7 +209,11 @@ def per_class_delta(plt, pc: pd.DataFrame, path: str) -> None:
     ax.set_yticks(y, labels, fontsize=6)
     ax.set_xlabel("F1 distilled - F1 vanilla")
     what = "tail class" if "tier" in pc.columns else "class"
-    ax.set_title(f"Per-{what} F1 change (n = validation support)", fontsize=10)
+    ax.set_title(
+        f"F1 change per {what} (n = validation examples);\n"
+        f"{unchanged} {what}es with no change not shown",
+        fontsize=9,
+    )
     if "f1_teacher" in order.columns:
         ax2.barh(y, order["f1_teacher"].to_numpy(dtype=float), color="grey", height=0.75)
         ax2.set_xlim(0, 1)
