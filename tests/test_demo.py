@@ -98,3 +98,16 @@ def test_full_demo_within_budget(tmp_path, capsys, request):
     rep = json.loads((tmp_path / "demo" / "report" / "report.json").read_text())
     n = {r["group"]: r["n"] for r in rep["tables"]["metrics"] if r["model"] == "teacher"}
     assert abs(n["all"] - 6430) <= 5 and abs(n["head"] - 5155) <= 60 and abs(n["tail"] - 210) <= 30
+    # The regime the demo is built for (loose bounds around the intended numbers).
+    f1 = {(r["model"], r["group"]): r["macro_f1"] for r in rep["tables"]["metrics"]}
+    assert 0.25 <= f1[("teacher", "all")] <= 0.45
+    assert 0.55 <= f1[("teacher", "head")] <= 0.8 and 0.1 <= f1[("teacher", "tail")] <= 0.3
+    temps = {r["model"]: r["temperature"] for r in rep["tables"]["temperature"]}
+    assert temps["vanilla"] > 1  # over-confident
+    boot = {(r["metric"], r["group"]): r for r in rep["tables"]["bootstrap"]}
+    for metric in ("nll", "kl", "js"):
+        assert boot[(metric, "all")]["ci_high"] < 0  # distillation clearly better
+    rel = {
+        m: abs(boot[(m, "all")]["delta"]) / boot[(m, "all")]["a"] for m in ("accuracy", "nll", "kl")
+    }
+    assert rel["kl"] > rel["nll"] > rel["accuracy"]
