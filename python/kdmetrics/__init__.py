@@ -8,6 +8,7 @@ the distillation losses and training loop; importing kdmetrics never imports
 torch.
 """
 
+from kdmetrics._arrays import ProbabilitiesAsLogitsWarning
 from kdmetrics._kernels import get_num_threads, set_num_threads
 from kdmetrics.io.predictions import (
     Predictions,
@@ -41,6 +42,7 @@ __version__ = "0.1.0"
 __all__ = [
     "TIER_NAMES",
     "Predictions",
+    "ProbabilitiesAsLogitsWarning",
     "SLAThreshold",
     "SeedComparison",
     "TemperatureFit",

@@ -14,18 +14,21 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
-
-# How far a row of probabilities may sum from 1, by dtype: float16 holds ~3
-# significant digits, so 113 rounded entries can drift by ~1e-2.
-PROBS_ATOL = {np.dtype(np.float16): 1e-2, np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-4}
+# Array intake (tensors, bfloat16, probabilities) lives in _arrays.
+from kdmetrics._arrays import (  # noqa: F401  (re-exported)
+    FLOAT_DTYPES,
+    PROBS_ATOL,
+    as_array,
+    log_of_probs,
+    scores_array,
+)
 
 T = TypeVar("T")
 
 
 def labels_array(func: str, labels: Any, name: str = "labels") -> np.ndarray:
     """A 1-D int64 array of class indices (not yet range-checked)."""
-    arr = np.asarray(labels)
+    arr = as_array(func, labels, name)
     if arr.ndim != 1:
         raise ValueError(f"{func}: {name} must be 1-D, got shape {arr.shape}")
     if arr.shape[0] == 0:
@@ -45,24 +48,6 @@ def check_label_range(func: str, labels: np.ndarray, n_classes: int, name: str =
             f"{func}: {name}[{i}] = {int(labels[i])} is out of range [0, {n_classes}) "
             f"({bad.size} out-of-range value(s))"
         )
-
-
-def scores_array(func: str, scores: Any, name: str = "logits") -> np.ndarray:
-    """A 2-D float16/32/64 array with >= 1 row and >= 2 columns, not copied."""
-    arr = np.asarray(scores)
-    if arr.dtype not in FLOAT_DTYPES:
-        raise ValueError(
-            f"{func}: {name} must be float16, float32 or float64, got dtype {arr.dtype}"
-        )
-    if arr.ndim != 2:
-        raise ValueError(f"{func}: {name} must be 2-D (examples x classes), got shape {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ValueError(f"{func}: {name} has no rows")
-    if arr.shape[1] < 2:
-        raise ValueError(f"{func}: {name} must have at least 2 classes, got {arr.shape[1]}")
-    if not arr.dtype.isnative:
-        arr = arr.astype(arr.dtype.newbyteorder("="))
-    return arr
 
 
 def check_rows(func: str, n_expected: int, arr_name: str, n_got: int, ref_name: str) -> None:
@@ -123,36 +108,6 @@ def check_n_resamples(func: str, n_resamples: Any) -> int:
     ):
         raise ValueError(f"{func}: n_resamples must be an integer >= 1, got {n_resamples!r}")
     return int(n_resamples)
-
-
-def log_of_probs(func: str, probs: np.ndarray, name: str = "logits") -> np.ndarray:
-    """Validates probabilities (finite, >= 0, rows summing to 1) and returns
-    their natural log in float64, -inf where a probability is 0.
-
-    The one place an N x K copy is made: the kernels work on log-weights.
-    """
-    bad = ~np.isfinite(probs)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise ValueError(f"{func}: {name} has a NaN or infinite value at row {r}, column {c}")
-    neg = probs < 0
-    if neg.any():
-        r, c = np.argwhere(neg)[0]
-        raise ValueError(
-            f"{func}: {name} (probabilities) has a negative value {probs[r, c]} "
-            f"at row {r}, column {c}"
-        )
-    atol = PROBS_ATOL[probs.dtype]
-    totals = probs.sum(axis=1, dtype=np.float64)
-    off = np.flatnonzero(np.abs(totals - 1.0) > atol)
-    if off.size:
-        r = int(off[0])
-        raise ValueError(
-            f"{func}: {name} (probabilities) row {r} sums to {totals[r]}, not 1 "
-            f"(tolerance {atol} for {probs.dtype}; {off.size} such rows)"
-        )
-    with np.errstate(divide="ignore"):
-        return np.log(probs, dtype=np.float64)
 
 
 _PREFIX = re.compile(r"^[a-z_]+: ")

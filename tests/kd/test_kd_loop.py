@@ -187,8 +187,10 @@ def test_prediction_file_matches_logged_metrics(problem, tmp_path):
     np.testing.assert_array_equal(pred.tier_of_class, tiers)
     assert kdmetrics.macro_f1(pred.labels, pred.logits, classes=tiers == 2) == m["macro_f1_tail"]
     teacher = TeacherLogits.open(problem["teacher_val"]).logits
-    assert m["agreement"] == float((pred.logits.argmax(1) == teacher.argmax(1)).mean())
+    assert m["teacher_agreement"] == float((pred.logits.argmax(1) == teacher.argmax(1)).mean())
+    assert m["top_k_accuracy"] == kdmetrics.top_k_accuracy(pred.labels, pred.logits, k=5)
     assert pred.metadata["model"] == "kd-s0" and pred.metadata["loss"] == "kd"
+    assert pred.metadata["split"] == "val" and pred.metadata["selected_on"] == "val"
     assert (
         pred.metadata["T"] == 4.0 and pred.metadata["alpha"] == 0.9 and pred.metadata["seed"] == 0
     )

@@ -355,3 +355,101 @@ def test_gradcheck(name):
     s, ts, y = batch(15, n=5, k=4, n_teachers=2, scale=1.5)
     st = tt(s, grad=True)
     assert torch.autograd.gradcheck(lambda x: LOSSES[name](x, tt(ts), torch.tensor(y)), (st,))
+
+
+# ---------------------------------------------------------------- traps shared by every loss
+
+# Each built-in loss with one teacher (multi gets a stack of two), as f(s, t, y) -> LossOutput.
+ONE_TEACHER = {
+    "ce": lambda s, t, y: ce_loss(s, y),
+    "kd": lambda s, t, y: kd_loss(s, t, y, T=2.0, alpha=0.6),
+    "hard": lambda s, t, y: hard_kd_loss(s, t, y, alpha=0.6),
+    "dkd": lambda s, t, y: dkd_loss(s, t, y, T=2.0, alpha=1.0, beta=2.0),
+    "multi": lambda s, t, y: multi_teacher_kd_loss(s, [t, 0.5 * t + 1.0], y, T=2.0, alpha=0.6),
+    "multi-dkd": lambda s, t, y: multi_teacher_kd_loss(
+        s, [t, 0.5 * t + 1.0], y, T=2.0, alpha=0.6, base="dkd", strategy="fused"
+    ),
+}
+WITH_TEACHER = sorted(set(ONE_TEACHER) - {"ce"})
+
+
+@pytest.mark.parametrize("name", WITH_TEACHER)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_d3_nonfinite_teacher_logits_refused_by_every_loss(name, bad):
+    s, t, y = batch(3)
+    t = tt(t)
+    t[4, 2] = bad
+    with pytest.raises(ValueError, match=r"teacher_logits\S*\[4\] holds NaN or inf"):
+        ONE_TEACHER[name](tt(s, grad=True), t, torch.tensor(y))
+
+
+@pytest.mark.parametrize("name", sorted(ONE_TEACHER))
+@pytest.mark.parametrize("label", [7, 100, -1, -5])
+def test_d17_label_out_of_range_refused_by_every_loss(name, label):
+    s, t, y = batch(4)  # K = 7
+    y[3] = label
+    with pytest.raises(ValueError, match=rf"labels\[3\] = {label} is out of range \[0, 7\)"):
+        ONE_TEACHER[name](tt(s), tt(t), torch.tensor(y))
+
+
+@pytest.mark.parametrize("name", sorted(ONE_TEACHER))
+def test_d17_numpy_student_refused_by_every_loss(name):
+    s, t, y = batch(5)
+    with pytest.raises(ValueError, match="student_logits must be a torch.Tensor, got ndarray"):
+        ONE_TEACHER[name](s, tt(t), torch.tensor(y))
+
+
+@pytest.mark.parametrize("name", sorted(ONE_TEACHER))
+def test_h8_ignore_index_drops_the_example_from_every_term(name):
+    s, t, y = batch(6, n=12)
+    y_ign = y.copy()
+    y_ign[[1, 5, 6]] = -100
+    keep = y_ign != -100
+    st, st_ref = tt(s, grad=True), tt(s[keep], grad=True)
+    got = ONE_TEACHER[name](st, tt(t), torch.tensor(y_ign))
+    ref = ONE_TEACHER[name](st_ref, tt(t[keep]), torch.tensor(y[keep]))
+    assert got.loss.item() == pytest.approx(ref.loss.item(), rel=1e-12)
+    assert got.terms.keys() == ref.terms.keys()
+    for k in got.terms:
+        assert got.terms[k].item() == pytest.approx(ref.terms[k].item(), rel=1e-12), k
+    got.loss.backward()
+    ref.loss.backward()
+    assert torch.all(st.grad[~torch.tensor(keep)] == 0)
+    np.testing.assert_allclose(st.grad[torch.tensor(keep)].numpy(), st_ref.grad.numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", sorted(ONE_TEACHER))
+def test_h8_empty_and_all_ignored_batches_refused(name):
+    s, t, y = batch(7)
+    with pytest.raises(ValueError, match="empty batch"):
+        ONE_TEACHER[name](tt(s[:0]), tt(t[:0]), torch.tensor(y[:0]))
+    with pytest.raises(ValueError, match="every label in the batch is -100"):
+        ONE_TEACHER[name](tt(s), tt(t), torch.full((16,), -100))
+
+
+@pytest.mark.parametrize("name", sorted(ONE_TEACHER))
+def test_h8_bool_labels_refused(name):
+    s, t, y = batch(8, k=2) if name in ("ce", "kd", "hard", "multi") else batch(8)
+    with pytest.raises(ValueError, match="labels must be integer class indices, got torch.bool"):
+        ONE_TEACHER[name](tt(s), tt(t), torch.tensor(y) > 0)
+
+
+def test_make_loss_dispatches_to_the_losses_with_the_config():
+    from kdmetrics.kd import LOSSES as NAMES
+    from kdmetrics.kd import TrainConfig, make_loss
+
+    s, ts, y = batch(9, n_teachers=2)
+    st, tl, yt = tt(s), [tt(ts[0]), tt(ts[1])], torch.tensor(y)
+    c = TrainConfig(T=3.0, alpha=0.4, dkd_alpha=0.5, dkd_beta=3.0, dkd_warmup_epochs=4)
+    expected = {
+        "vanilla": ce_loss(st, yt),
+        "kd": kd_loss(st, tl[0], yt, T=3.0, alpha=0.4),
+        "hard": hard_kd_loss(st, tl[0], yt, alpha=0.4),
+        "dkd": dkd_loss(st, tl[0], yt, T=3.0, alpha=0.5, beta=3.0, warmup=0.5),
+        "multi": multi_teacher_kd_loss(st, tl, yt, T=3.0, alpha=0.4),
+    }
+    assert set(expected) == set(NAMES)
+    for name, want in expected.items():
+        c.loss = name
+        got = make_loss(c)(st, tl, yt, 1)  # epoch 1 (0-based): DKD warm-up 2/4
+        assert got.loss.item() == want.loss.item(), name

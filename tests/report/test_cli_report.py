@@ -161,7 +161,7 @@ def test_nan_logits(tmp_path, capsys):
     z = logits(y, 1.0, 3)
     z[7, 2] = np.nan
     bad = tmp_path / "nan.npz"
-    save_predictions(bad, z, y, ids=[f"ex{i}" for i in range(N)])
+    save_predictions(bad, z, y, ids=[f"ex{i}" for i in range(N)], allow_nonfinite=True)
     err = _bad(tmp_path, capsys, _base(paths, distilled=str(bad)), str(bad))
     assert "non-finite" in err and "row 7" in err
 

@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "report": ("kdmetrics.cli.report", "teacher vs vanilla vs distilled: tables, figures"),
     "train": ("kdmetrics.cli.train", "train a student MLP on feature vectors (needs torch)"),
     "demo": ("kdmetrics.cli.demo", "synthetic task: train teacher and students, report"),
+    "convert": ("kdmetrics.cli.convert", "another tool's prediction file -> canonical .npz"),
 }
 
 

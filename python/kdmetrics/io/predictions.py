@@ -1,9 +1,15 @@
-"""Prediction files (SPEC §5) and the alignment check between them.
+"""Prediction files and the alignment check between them.
 
 A prediction file is an ``.npz`` with ``logits`` (N x K), ``labels`` (N),
 optionally ``ids`` (N), ``class_names`` (K), ``tier_of_class`` (K) or
-``train_counts`` (K), and free-form scalar metadata (``model``, ``seed``,
-``T``, ``alpha``, ...). Nothing is pickled.
+``train_counts`` (K), and free-form metadata (``model``, ``seed``, ``T``,
+``alpha``, ...): scalars, or arrays of numbers or strings. Nothing is pickled.
+A file of probabilities (``save_predictions(..., probs=True)``) stores them
+under ``probs`` instead of ``logits``, so no reader can take them for logits.
+
+:func:`load_predictions` also reads other tools' layouts (``.npz`` with other
+key names, ``.npy`` pairs, torch ``.pt`` dicts, CSV/Parquet tables: see
+:mod:`kdmetrics.io.formats`), always mapped explicitly.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from kdmetrics._arrays import check_finite, check_probabilities
 from kdmetrics._validation import check_label_range, labels_array, scores_array
+from kdmetrics.io.formats import Mapping, read
 
 KNOWN_KEYS = ("logits", "labels", "ids", "class_names", "tier_of_class", "train_counts")
 
@@ -33,6 +41,8 @@ class Predictions:
     train_counts: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
+    # True when ``logits`` holds probabilities (pass ``probs=True`` to metrics).
+    probs: bool = False
 
     @property
     def n_examples(self) -> int:
@@ -53,7 +63,15 @@ class Predictions:
 
 
 def ids_sha256(ids: Any) -> str:
-    """SHA-256 of an id sequence: the ids as text, one per line, UTF-8."""
+    """SHA-256 of an id sequence: the ids as text (``str(id)``), joined by
+    newlines, UTF-8.
+
+    Two consequences, kept so that the hashes of existing files stay stable:
+    integer ids and their decimal strings hash alike (``[1, 2]`` and
+    ``["1", "2"]``: by design, the same examples), and an id containing a
+    newline could collide with two ids, which is why :func:`save_predictions`
+    refuses such ids.
+    """
     text = "\n".join(str(v) for v in np.asarray(ids).tolist())
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -67,14 +85,30 @@ def save_predictions(
     class_names: Any = None,
     tier_of_class: Any = None,
     train_counts: Any = None,
+    probs: bool = False,
+    allow_nonfinite: bool = False,
     **metadata: Any,
 ) -> None:
-    """Writes a prediction file (uncompressed ``.npz``) after validating it."""
+    """Writes a prediction file (uncompressed ``.npz``) after validating it.
+
+    Everything written can be read back by :func:`load_predictions`: a value
+    that ``np.savez`` would pickle (a dict, an object array, ids mixing types
+    or holding None) is refused here, naming it; ids that are paths become
+    strings. NaN or infinite logits are refused unless ``allow_nonfinite``
+    (no metric can use them). ``probs=True``: ``logits`` holds probabilities
+    (validated: finite, >= 0, rows summing to 1) and is stored as ``probs``.
+    """
     func = "save_predictions"
-    z = scores_array(func, logits)
+    p = str(path)
+    z = scores_array(func, logits, "probs" if probs else "logits")
     y = labels_array(func, labels)
-    _check_lengths(func, str(path), z, y, ids, class_names, tier_of_class, train_counts)
-    arrays: dict[str, Any] = {"logits": z, "labels": y}
+    if probs:
+        check_probabilities(func, z, "probs")
+    elif not allow_nonfinite:
+        check_finite(func, z, "logits")
+    ids = None if ids is None else _ids_to_save(func, p, ids)
+    _check_lengths(func, p, z, y, ids, class_names, tier_of_class, train_counts)
+    arrays: dict[str, Any] = {"probs" if probs else "logits": z, "labels": y}
     for key, value in (
         ("ids", ids),
         ("class_names", class_names),
@@ -82,21 +116,67 @@ def save_predictions(
         ("train_counts", train_counts),
     ):
         if value is not None:
-            arrays[key] = np.asarray(value)
+            arrays[key] = _plain_array(func, p, key, value)
     for key, value in metadata.items():
-        if key in arrays:
+        if key in arrays or key in KNOWN_KEYS or key == "probs":
             raise ValueError(f"{func}: metadata key {key!r} clashes with an array")
         if value is not None:
-            arrays[key] = np.asarray(value)
+            arrays[key] = _plain_array(func, p, f"metadata {key!r}", value)
     with open(path, "wb") as f:
         np.savez(f, **arrays)
+
+
+def _plain_array(func: str, path: str, what: str, value: Any) -> np.ndarray:
+    """``value`` as an array ``np.load(allow_pickle=False)`` can read back."""
+    if isinstance(value, (dict, set)):
+        raise ValueError(
+            f"{func}: {path}: {what} is a {type(value).__name__}, which would be pickled "
+            "and could not be loaded; store scalars or arrays (e.g. json.dumps(value))"
+        )
+    try:
+        arr = np.asarray(value)
+    except ValueError as e:  # ragged lists
+        raise ValueError(f"{func}: {path}: {what} is not an array ({e})") from None
+    if arr.dtype.kind == "O":
+        if arr.size and all(isinstance(v, (str, os.PathLike)) for v in arr.ravel().tolist()):
+            return np.asarray([os.fspath(v) for v in arr.ravel().tolist()]).reshape(arr.shape)
+        kinds = sorted({type(v).__name__ for v in arr.ravel().tolist()})
+        raise ValueError(
+            f"{func}: {path}: {what} holds Python objects ({', '.join(kinds)}), which would be "
+            "pickled and could not be loaded; store numbers or strings"
+        )
+    return arr
+
+
+def _ids_to_save(func: str, path: str, ids: Any) -> np.ndarray:
+    """Ids as a 1-D int or str array (paths become strings)."""
+    values = list(ids.tolist() if isinstance(ids, np.ndarray) else ids)
+    for i, v in enumerate(values):
+        if v is None:
+            raise ValueError(f"{func}: {path}: ids[{i}] is None")
+    arr = _plain_array(func, path, "ids", values)
+    if arr.ndim != 1:
+        raise ValueError(f"{func}: {path}: ids must be 1-D, got shape {arr.shape}")
+    if arr.dtype.kind not in "iuU":
+        raise ValueError(f"{func}: {path}: ids must be integers or strings, got dtype {arr.dtype}")
+    if arr.dtype.kind == "U":
+        bad = np.flatnonzero(np.char.find(arr, "\n") >= 0)
+        if bad.size:
+            raise ValueError(
+                f"{func}: {path}: ids[{int(bad[0])}] contains a newline, which would make "
+                "the ids' SHA-256 ambiguous"
+            )
+    return arr
 
 
 def _check_lengths(func, path, z, y, ids, class_names, tier_of_class, train_counts) -> None:
     n, k = z.shape
     if y.shape[0] != n:
         raise ValueError(f"{func}: {path}: labels has {y.shape[0]} entries but logits has {n} rows")
-    check_label_range(func, y, k)
+    try:
+        check_label_range(func, y, k)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
     for key, value, want in (
         ("ids", ids, n),
         ("class_names", class_names, k),
@@ -107,40 +187,70 @@ def _check_lengths(func, path, z, y, ids, class_names, tier_of_class, train_coun
             raise ValueError(
                 f"{func}: {path}: {key} must have shape ({want},), got {np.asarray(value).shape}"
             )
-    if ids is not None and np.unique(np.asarray(ids)).shape[0] != n:
-        raise ValueError(f"{func}: {path}: ids are not unique")
+    if ids is not None:
+        arr = np.asarray(ids)
+        if arr.dtype.kind == "O":
+            raise ValueError(f"{func}: {path}: ids must be integers or strings")
+        uniq, counts = np.unique(arr, return_counts=True)
+        if uniq.shape[0] != n:
+            dup = uniq[counts > 1][0]
+            raise ValueError(
+                f"{func}: {path}: ids are not unique ({dup.item()!r} appears "
+                f"{int(counts[counts > 1][0])} times)"
+            )
 
 
-def load_predictions(path: str | os.PathLike[str]) -> Predictions:
-    """Reads and validates a prediction file; errors name the file."""
+def load_predictions(
+    path: str | os.PathLike[str],
+    *,
+    logits_key: str | None = None,
+    labels_key: str | None = None,
+    ids_key: str | None = None,
+    probs: bool | None = None,
+    fmt: str | None = None,
+) -> Predictions:
+    """Reads and validates a prediction file; every error names the file.
+
+    ``logits_key``, ``labels_key`` and ``ids_key`` say where the scores,
+    labels and ids are (a key of an ``.npz`` or ``.pt`` dict, a ``.npy`` file,
+    a table column; see :mod:`kdmetrics.io.formats`); by default the canonical
+    ``logits``, ``labels`` and (optional) ``ids``. ``probs=True`` says the
+    scores are probabilities (validated here); by default they are logits,
+    except in a canonical file that stores them as ``probs``. Nothing is
+    guessed from the values. ``fmt`` overrides the layout the extension
+    implies (``npz``, ``npy``, ``pt``, ``csv``, ``parquet``).
+    """
     func = "load_predictions"
     p = str(path)
     if not os.path.exists(p):
         raise ValueError(f"{func}: {p}: no such file")
+    mapping = Mapping(logits_key, labels_key, ids_key)
+    raw = read(func, p, mapping, fmt)
+    file_probs = bool(raw.extra.pop("__probs__", False))
+    is_probs = file_probs if probs is None else bool(probs)
+    name = "probs" if file_probs else mapping.logits
     try:
-        npz = np.load(p, allow_pickle=False)
-    except Exception as e:  # a truncated or foreign file
-        raise ValueError(f"{func}: {p}: not a readable .npz file ({e})") from None
-    with npz:
-        keys = set(npz.files)
-        missing = [k for k in ("logits", "labels") if k not in keys]
-        if missing:
-            raise ValueError(f"{func}: {p}: missing key(s) {missing}; found {sorted(keys)}")
-        try:
-            arrays = {k: npz[k] for k in npz.files}
-        except ValueError as e:
-            raise ValueError(f"{func}: {p}: {e}") from None
-    try:
-        z = scores_array(func, arrays["logits"])
-        y = labels_array(func, arrays["labels"])
+        z = scores_array(func, raw.scores, name)
+        y = labels_array(func, raw.labels, mapping.labels)
+        if is_probs:
+            check_probabilities(func, z, name)
     except ValueError as e:
         raise ValueError(f"{p}: {e}") from None
+    arrays = raw.extra
+    ids = raw.ids
+    if ids is not None:
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or ids.dtype.kind not in "iuUS":
+            raise ValueError(
+                f"{func}: {p}: ids must be a 1-D array of integers or strings, "
+                f"got dtype {ids.dtype} and shape {ids.shape}"
+            )
     _check_lengths(
         func,
         p,
         z,
         y,
-        arrays.get("ids"),
+        ids,
         arrays.get("class_names"),
         arrays.get("tier_of_class"),
         arrays.get("train_counts"),
@@ -151,13 +261,22 @@ def load_predictions(path: str | os.PathLike[str]) -> Predictions:
     return Predictions(
         logits=z,
         labels=y,
-        ids=arrays.get("ids"),
+        ids=ids,
         class_names=arrays.get("class_names"),
         tier_of_class=arrays.get("tier_of_class"),
         train_counts=arrays.get("train_counts"),
         metadata=metadata,
         path=p,
+        probs=is_probs,
     )
+
+
+def checked_labels(func: str, labels: Any, n_classes: int, name: str = "labels") -> np.ndarray:
+    """Labels as int64 class indices in ``[0, n_classes)``: float labels, -1
+    (an "ignore" marker) and labels >= K are refused, naming the position."""
+    y = labels_array(func, labels, name)
+    check_label_range(func, y, n_classes, name)
+    return y
 
 
 def check_aligned(files: Sequence[Predictions]) -> str:
@@ -165,7 +284,10 @@ def check_aligned(files: Sequence[Predictions]) -> str:
     with the same labels and class count; returns the SHA-256 of the ids.
 
     Files with ids are compared by id; a file without ids must have the same
-    length as the others. The error names both files and the first position
+    length as the others, and then a permutation of rows that share a label
+    cannot be seen: save ids. Labels are checked first (integers in
+    ``[0, K)``). To reorder files by id instead of refusing them, see
+    :func:`kdmetrics.io.align_predictions`. The error names both files and the first position
     where they differ.
     """
     func = "check_aligned"
@@ -173,6 +295,8 @@ def check_aligned(files: Sequence[Predictions]) -> str:
         raise ValueError(f"{func}: no prediction files given")
     ref = files[0]
     ref_name = ref.path or ref.name
+    for f in files:  # Predictions built by hand were never validated
+        checked_labels(func, f.labels, f.n_classes, f"{f.path or f.name}: labels")
     for other in files[1:]:
         name = other.path or other.name
         if other.n_examples != ref.n_examples:
@@ -190,7 +314,8 @@ def check_aligned(files: Sequence[Predictions]) -> str:
                 i = int(diff[0])
                 raise ValueError(
                     f"{name}: ids differ from {ref_name} at position {i} "
-                    f"({b[i]!r} vs {a[i]!r}); files must list the same examples in the same order"
+                    f"({b[i].item()!r} vs {a[i].item()!r}); files must list the same examples "
+                    "in the same order (align='id' / --align-by-id reorders by id)"
                 )
         diff = np.flatnonzero(ref.labels != other.labels)
         if diff.size:

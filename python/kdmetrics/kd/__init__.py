@@ -1,4 +1,8 @@
-"""Distillation with PyTorch: losses, teacher-logit store, training loop (SPEC §6, §7).
+"""Distillation with PyTorch: losses, teacher-logit store, training loop.
+
+The data-set and model protocol of the loop is in :mod:`kdmetrics.kd.data`,
+the loop's guarantees in :mod:`kdmetrics.kd.loop`, the checkpoint keys in
+:mod:`kdmetrics.kd.checkpoint`; definitions in docs/conventions.md.
 
 Needs the ``torch`` extra (``pip install 'kdmetrics[torch]'``). Names are
 imported lazily, so ``import kdmetrics.cli.train`` (the ``kdmetrics train``
@@ -17,12 +21,19 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "IGNORE_INDEX": "config",
+    "LOSSES": "config",
+    "STRATEGIES": "config",
+    "TrainConfig": "config",
+    "loss_hyperparameters": "config",
+    "LossFn": "losses",
     "LossOutput": "losses",
     "ce_loss": "losses",
     "kd_loss": "losses",
     "hard_kd_loss": "losses",
     "dkd_loss": "losses",
     "dkd_warmup_factor": "losses",
+    "make_loss": "losses",
     "multi_teacher_kd_loss": "losses",
     "NearChanceTeacherWarning": "store",
     "TeacherLogits": "store",
@@ -32,13 +43,18 @@ _EXPORTS = {
     "EpochBatchSampler": "data",
     "FeatureDataset": "data",
     "MLP": "models",
-    "TrainConfig": "loop",
-    "TrainResult": "loop",
-    "load_checkpoint": "loop",
-    "predict_logits": "loop",
-    "state_sha256": "loop",
+    "CHECKPOINT_FORMAT": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "DeviceUnavailableError": "trainer",
+    "EpochEnd": "trainer",
+    "PredictionPrecisionWarning": "trainer",
+    "TrainResult": "trainer",
+    "predict_logits": "trainer",
+    "state_sha256": "trainer",
+    "validation_metric_names": "trainer",
+    "validation_metrics": "trainer",
+    "warmup_linear_decay": "trainer",
     "train": "loop",
-    "validation_metrics": "loop",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,15 +1,50 @@
-"""Data sets and the seeded, world-size-independent batch order."""
+"""Data sets, the batch protocol of the training loop, and the seeded batch order.
+
+**The data-set protocol** (:func:`kdmetrics.kd.train`, :func:`predict_logits`).
+A data set is anything with ``__len__`` and ``__getitem__(i)`` whose items are
+
+- ``(x, y)``: model input and integer label (e.g. ``TensorDataset(x, y)``);
+- ``(x, y, index)``: as above, where ``index`` must equal ``i`` (older
+  kdmetrics data sets; the loop checks it and otherwise ignores it);
+- a dict (Hugging Face style) holding the label under ``labels`` (or
+  ``label``); every other entry is a model input, passed as keyword arguments
+  (``model(**inputs)``).
+
+The loop adds every example's position itself (:class:`IndexedDataset`), so a
+data set need not know its indices: teacher rows are fetched by that position
+(never by batch counter), which is right under any shuffling.
+
+Optional attributes, read when present:
+
+- ``ids`` (N): example identifiers. Cached teacher files are checked against
+  them (same ids, same order) before training; without ``ids`` the positions
+  ``0..N-1`` are the ids, and a teacher file must then carry those.
+  Prediction files store them.
+- ``labels`` (N): all labels at once; without it the loop reads them item by
+  item once.
+
+Items are batched by ``collate_fn`` (default: ``torch.utils.data.default_collate``;
+pass e.g. ``transformers.DataCollatorWithPadding(tokenizer)`` for variable-length
+text).
+
+**The model** maps a batch's inputs to logits (B, K): it may return a
+tensor, a dict with ``logits`` or a Hugging Face ``ModelOutput``
+(:func:`output_logits`).
+"""
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, Sampler, default_collate
+
+LABEL_KEYS = ("labels", "label")
 
 
 class FeatureDataset(Dataset):
@@ -40,17 +75,26 @@ class FeatureDataset(Dataset):
     @classmethod
     def from_npz(cls, path: str | os.PathLike[str]) -> FeatureDataset:
         """Reads ``features``, ``labels`` and (optional) ``ids`` from an ``.npz``."""
+        func = "FeatureDataset.from_npz"
         p = os.fspath(path)
         if not os.path.exists(p):
-            raise ValueError(f"FeatureDataset.from_npz: {p}: no such file")
-        with np.load(p, allow_pickle=False) as npz:
-            missing = [k for k in ("features", "labels") if k not in npz.files]
+            raise ValueError(f"{func}: {p}: no such file")
+        if os.path.isdir(p):
+            raise ValueError(f"{func}: {p}: is a directory, not an .npz file")
+        try:
+            # A damaged member fails its CRC check when read whole, here.
+            with zipfile.ZipFile(p) as zf:
+                names = {n[: -len(".npy")] for n in zf.namelist() if n.endswith(".npy")}
+            missing = [k for k in ("features", "labels") if k not in names]
             if missing:
-                raise ValueError(
-                    f"FeatureDataset.from_npz: {p}: missing key(s) {missing}; "
-                    f"found {sorted(npz.files)}"
-                )
-            return cls(npz["features"], npz["labels"], npz["ids"] if "ids" in npz.files else None)
+                raise ValueError(f"{func}: {p}: missing key(s) {missing}; found {sorted(names)}")
+            with np.load(p, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in ("features", "labels", "ids") if k in names}
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+            if str(e).startswith(func):
+                raise
+            raise ValueError(f"{func}: {p}: not a readable .npz file ({e})") from None
+        return cls(arrays["features"], arrays["labels"], arrays.get("ids"))
 
     @property
     def n_features(self) -> int:
@@ -63,19 +107,142 @@ class FeatureDataset(Dataset):
         return self.features[i], self.labels[i], torch.tensor(i, dtype=torch.int64)
 
 
-def dataset_labels(dataset: Any) -> np.ndarray:
-    """The labels of a data set: its ``labels`` attribute, else read item by item."""
-    labels = getattr(dataset, "labels", None)
-    if labels is not None:
-        return np.asarray(
-            labels.cpu() if isinstance(labels, torch.Tensor) else labels, dtype=np.int64
+def _item_label(func: str, item: Any, i: int) -> Any:
+    if isinstance(item, Mapping):
+        for key in LABEL_KEYS:
+            if key in item:
+                return item[key]
+        raise ValueError(
+            f"{func}: item {i} is a dict without a label; it needs one of {LABEL_KEYS}, "
+            f"has {sorted(item)}"
         )
-    return np.asarray([int(dataset[i][1]) for i in range(len(dataset))], dtype=np.int64)
+    if isinstance(item, (tuple, list)) and len(item) in (2, 3):
+        return item[1]
+    raise ValueError(
+        f"{func}: item {i} is a {type(item).__name__}; a data set must yield (x, y), "
+        "(x, y, index) or a dict with 'labels'"
+    )
+
+
+def dataset_labels(dataset: Any, func: str = "dataset_labels") -> np.ndarray:
+    """The labels of a data set (int64): its ``labels`` attribute, else read item by item."""
+    labels = getattr(dataset, "labels", None)
+    if labels is None:
+        labels = [_item_label(func, dataset[i], i) for i in range(len(dataset))]
+        labels = [v.item() if isinstance(v, torch.Tensor) else v for v in labels]
+    elif isinstance(labels, torch.Tensor):
+        labels = labels.cpu()
+    arr = np.asarray(labels)
+    if arr.ndim != 1 or arr.shape[0] != len(dataset) or arr.dtype.kind not in "iu":
+        raise ValueError(
+            f"{func}: labels must be {len(dataset)} integers, got shape {arr.shape} "
+            f"dtype {arr.dtype}"
+        )
+    return arr.astype(np.int64)
 
 
 def dataset_ids(dataset: Any) -> np.ndarray:
+    """A data set's ``ids`` attribute, else the positions ``0..N-1``."""
     ids = getattr(dataset, "ids", None)
-    return np.arange(len(dataset)) if ids is None else np.asarray(ids)
+    if ids is None:
+        return np.arange(len(dataset))
+    arr = np.asarray(ids.cpu() if isinstance(ids, torch.Tensor) else ids)
+    if arr.shape != (len(dataset),):
+        raise ValueError(
+            f"dataset_ids: the data set's ids must have shape ({len(dataset)},), got {arr.shape}"
+        )
+    return arr
+
+
+class IndexedDataset(Dataset):
+    """Yields ``(i, dataset[i])``: the loop's own example positions."""
+
+    def __init__(self, dataset: Any):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> tuple[int, Any]:
+        return int(i), self.dataset[i]
+
+
+class IndexedCollate:
+    """Collates ``(i, item)`` pairs into ``(positions, collate_fn(items))``.
+
+    A class rather than a closure so data-loader workers can pickle it.
+    """
+
+    def __init__(self, collate_fn: Callable[[list[Any]], Any] | None = None):
+        self.collate_fn = collate_fn or default_collate
+
+    def __call__(self, pairs: list[tuple[int, Any]]) -> tuple[torch.Tensor, Any]:
+        positions = torch.tensor([i for i, _ in pairs], dtype=torch.int64)
+        return positions, self.collate_fn([item for _, item in pairs])
+
+
+def split_batch(func: str, batch: Any, positions: torch.Tensor) -> tuple[Any, torch.Tensor]:
+    """``(model inputs, labels)`` of a collated batch in any of the protocol's forms."""
+    if isinstance(batch, Mapping):
+        key = next((k for k in LABEL_KEYS if k in batch), None)
+        if key is None:
+            raise ValueError(
+                f"{func}: a dict batch needs the labels under one of {LABEL_KEYS}; "
+                f"got keys {sorted(batch)}"
+            )
+        x: Any = {k: v for k, v in batch.items() if k != key}
+        y = batch[key]
+    elif isinstance(batch, (tuple, list)) and len(batch) in (2, 3):
+        x, y = batch[0], batch[1]
+        if len(batch) == 3:
+            index = torch.as_tensor(batch[2]).reshape(-1).to(torch.int64).cpu()
+            if not torch.equal(index, positions):
+                bad = (
+                    int((index != positions).nonzero()[0, 0])
+                    if index.shape == positions.shape
+                    else 0
+                )
+                raise ValueError(
+                    f"{func}: the data set's third item (index) {int(index[bad])} differs from "
+                    f"the example's position {int(positions[bad])}; yield (x, y) and let the "
+                    "loop add positions, and put identifiers in the data set's ids"
+                )
+    else:
+        raise ValueError(
+            f"{func}: a batch must be (x, y), (x, y, index) or a dict with 'labels', "
+            f"got {type(batch).__name__}"
+            + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
+        )
+    y = torch.as_tensor(y)
+    if y.ndim != 1 or y.shape[0] != positions.shape[0]:
+        raise ValueError(
+            f"{func}: labels must be one integer per example ({positions.shape[0]}), "
+            f"got shape {tuple(y.shape)}"
+        )
+    return x, y
+
+
+def call_model(model: Callable[..., Any], x: Any) -> Any:
+    """``model(**x)`` for dict inputs (tokenizer output), else ``model(x)``."""
+    return model(**x) if isinstance(x, Mapping) else model(x)
+
+
+def output_logits(func: str, out: Any) -> torch.Tensor:
+    """Logits from a model output: a tensor, a dict with ``logits`` or a ModelOutput."""
+    z = out
+    if isinstance(out, Mapping):
+        z = out.get("logits")
+    elif not isinstance(out, torch.Tensor):
+        z = getattr(out, "logits", None)
+    if not isinstance(z, torch.Tensor) or z.ndim != 2 or not z.is_floating_point():
+        what = type(out).__name__
+        if isinstance(z, torch.Tensor):
+            what += f" with logits of shape {tuple(z.shape)} dtype {z.dtype}"
+        raise ValueError(
+            f"{func}: the model returned {what}; it must return floating logits "
+            "(batch, classes) as a tensor, a dict with 'logits' or a ModelOutput"
+        )
+    return z
 
 
 class EpochBatchSampler(Sampler[list[int]]):

@@ -1,4 +1,4 @@
-"""Distillation losses (SPEC §6): KD, hard-label KD, DKD and multi-teacher KD.
+"""Distillation losses: KD, hard-label KD, DKD and multi-teacher KD (docs/conventions.md).
 
 Every loss returns a :class:`LossOutput`: the scalar to back-propagate and a
 dict of its *unweighted* components (``ce``, ``kl``, ``tckd``, ``nckd``,
@@ -23,19 +23,54 @@ for per-example weights that are normalised per example (as here). They do
 differ for DKD (its binary and renormalised non-target distributions are not
 linear in the teacher probabilities) and for weights that depend on the student
 or are not normalised per example.
+
+Checks shared by every loss (ValueError naming the loss and the argument):
+the batch must not be empty; labels are integer class indices in ``[0, K)``
+(not bool); teacher logits must be finite (a NaN or inf row, e.g. from a
+float16 overflow in a saved file, would otherwise drop that row's KL term
+silently and make the gradients NaN). One label rule for all losses: the
+label ``-100`` (:data:`IGNORE_INDEX`, as in ``torch.nn.CrossEntropyLoss``)
+removes that example from *every* term, cross-entropy and distillation alike,
+and every mean is over the remaining examples; a batch whose labels are all
+``-100`` is refused. All checks cost one device synchronisation per call.
+
+:func:`make_loss` turns a :class:`~kdmetrics.kd.config.TrainConfig` into the
+training loop's :data:`LossFn`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-STRATEGIES = ("split", "fused", "logit-average")
+from kdmetrics.kd.config import (
+    IGNORE_INDEX,
+    LOSSES,
+    MULTI_BASES,
+    STRATEGIES,
+    TrainConfig,
+    loss_name,
+)
+
+__all__ = [
+    "IGNORE_INDEX",
+    "LOSSES",
+    "STRATEGIES",
+    "LossFn",
+    "LossOutput",
+    "ce_loss",
+    "dkd_loss",
+    "dkd_warmup_factor",
+    "hard_kd_loss",
+    "kd_loss",
+    "make_loss",
+    "multi_teacher_kd_loss",
+]
 
 
 class LossOutput(NamedTuple):
@@ -94,9 +129,59 @@ def _check_labels(func: str, labels: Tensor, s: Tensor) -> Tensor:
     if not isinstance(labels, Tensor) or labels.ndim != 1 or labels.shape[0] != s.shape[0]:
         shape = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
         raise ValueError(f"{func}: labels must be a 1-D tensor of length {s.shape[0]}, got {shape}")
-    if labels.is_floating_point():
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         raise ValueError(f"{func}: labels must be integer class indices, got {labels.dtype}")
     return labels.long()
+
+
+def _first_nonfinite(t: Tensor) -> tuple[str, int]:
+    bad = ~torch.isfinite(t)
+    where = bad.nonzero()[0].tolist()[:-1]  # drop the class position: name the row
+    return "".join(f"[{i}]" for i in where), int(bad.any(dim=-1).sum())
+
+
+def _check_batch(
+    func: str, s: Tensor, y: Tensor, teachers: Sequence[tuple[str, Tensor]] = ()
+) -> Tensor | None:
+    """Label range and teacher finiteness, read with one device sync.
+
+    Returns the mask of examples to keep (labels != IGNORE_INDEX), or None
+    when every example is kept.
+    """
+    n, k = s.shape
+    if n == 0:
+        raise ValueError(f"{func}: empty batch (student_logits has 0 rows)")
+    ignored = y == IGNORE_INDEX
+    bad = ((y < 0) & ~ignored) | (y >= k)
+    flags = [bad.any(), ignored.all(), ignored.any()]
+    flags += [(~torch.isfinite(t)).any() for _, t in teachers]
+    got = torch.stack(flags).tolist()
+    if got[0]:
+        i = int(bad.nonzero()[0, 0])
+        raise ValueError(
+            f"{func}: labels[{i}] = {int(y[i])} is out of range [0, {k}) "
+            f"({int(bad.sum())} bad label(s); the label {IGNORE_INDEX} leaves an example out)"
+        )
+    for (name, t), nonfinite in zip(teachers, got[3:], strict=True):
+        if nonfinite:
+            where, rows = _first_nonfinite(t)
+            raise ValueError(
+                f"{func}: {name}{where} holds NaN or inf ({rows} row(s)); teacher logits must "
+                "be finite (a float16 overflow in a saved teacher file?)"
+            )
+    if got[1]:
+        raise ValueError(
+            f"{func}: every label in the batch is {IGNORE_INDEX} (left out): nothing to learn from"
+        )
+    return ~ignored if got[2] else None
+
+
+def _device(func: str, student_logits: Any) -> torch.device:
+    if not isinstance(student_logits, Tensor):
+        raise ValueError(
+            f"{func}: student_logits must be a torch.Tensor, got {type(student_logits).__name__}"
+        )
+    return student_logits.device
 
 
 def _no_autocast(device: torch.device):
@@ -150,16 +235,32 @@ def dkd_warmup_factor(epoch: int, warmup_epochs: int) -> float:
     return min(max(epoch, 0) / warmup_epochs, 1.0)
 
 
+def _student_teacher_labels(
+    func: str, student_logits: Tensor, teacher_logits: Tensor, labels: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Checked float32 student and (detached) teacher logits and long labels,
+    without the examples labelled IGNORE_INDEX."""
+    s = _check_logits(func, "student_logits", student_logits)
+    t = _check_logits(func, "teacher_logits", teacher_logits, s).detach().to(s.dtype)
+    y = _check_labels(func, labels, s)
+    keep = _check_batch(func, s, y, [("teacher_logits", t)])
+    if keep is not None:
+        s, t, y = s[keep], t[keep], y[keep]
+    return s, t, y
+
+
 # ---------------------------------------------------------------- public losses
 
 
 def ce_loss(student_logits: Tensor, labels: Tensor) -> LossOutput:
     """Plain cross-entropy (the vanilla arm), in float32."""
     func = "ce_loss"
-    s0 = student_logits
-    with _no_autocast(s0.device):
-        s = _check_logits(func, "student_logits", s0)
+    with _no_autocast(_device(func, student_logits)):
+        s = _check_logits(func, "student_logits", student_logits)
         y = _check_labels(func, labels, s)
+        keep = _check_batch(func, s, y)
+        if keep is not None:
+            s, y = s[keep], y[keep]
         ce = F.cross_entropy(s, y)
     return LossOutput(ce, {"ce": ce.detach()})
 
@@ -176,10 +277,8 @@ def kd_loss(
     func = "kd_loss"
     T = _check_T(func, T)
     alpha = _check_unit(func, "alpha", alpha)
-    with _no_autocast(student_logits.device):
-        s = _check_logits(func, "student_logits", student_logits)
-        t = _check_logits(func, "teacher_logits", teacher_logits, s).detach()
-        y = _check_labels(func, labels, s)
+    with _no_autocast(_device(func, student_logits)):
+        s, t, y = _student_teacher_labels(func, student_logits, teacher_logits, labels)
         ce = F.cross_entropy(s, y)
         kl = _kd_term(s, F.log_softmax(t.to(s.dtype) / T, dim=1), T).mean()
         loss = alpha * T * T * kl + (1.0 - alpha) * ce
@@ -196,10 +295,8 @@ def hard_kd_loss(
     """
     func = "hard_kd_loss"
     alpha = _check_unit(func, "alpha", alpha)
-    with _no_autocast(student_logits.device):
-        s = _check_logits(func, "student_logits", student_logits)
-        t = _check_logits(func, "teacher_logits", teacher_logits, s).detach()
-        y = _check_labels(func, labels, s)
+    with _no_autocast(_device(func, student_logits)):
+        s, t, y = _student_teacher_labels(func, student_logits, teacher_logits, labels)
         ce = F.cross_entropy(s, y)
         ce_t = F.cross_entropy(s, t.argmax(dim=1))
         loss = alpha * ce_t + (1.0 - alpha) * ce
@@ -231,14 +328,11 @@ def dkd_loss(
     beta = _check_nonneg(func, "beta", beta)
     ce_weight = _check_nonneg(func, "ce_weight", ce_weight)
     warmup = _check_unit(func, "warmup", warmup)
-    with _no_autocast(student_logits.device):
-        s = _check_logits(func, "student_logits", student_logits)
-        t = _check_logits(func, "teacher_logits", teacher_logits, s).detach().to(s.dtype)
-        if s.shape[1] < 3:
-            raise ValueError(
-                f"{func}: student_logits needs K >= 3 classes for DKD, got {s.shape[1]}"
-            )
-        y = _check_labels(func, labels, s)
+    with _no_autocast(_device(func, student_logits)):
+        k = student_logits.shape[-1]
+        if student_logits.ndim == 2 and k < 3:
+            raise ValueError(f"{func}: student_logits needs K >= 3 classes for DKD, got {k}")
+        s, t, y = _student_teacher_labels(func, student_logits, teacher_logits, labels)
         ce = F.cross_entropy(s, y)
         tckd, nckd = (v.mean() for v in _dkd_terms(s, t, y, T))
         loss = ce_weight * ce + warmup * T * T * (alpha * tckd + beta * nckd)
@@ -319,13 +413,13 @@ def multi_teacher_kd_loss(
     alpha = _check_unit(func, "alpha", alpha)
     if strategy not in STRATEGIES:
         raise ValueError(f"{func}: strategy must be one of {STRATEGIES}, got {strategy!r}")
-    if base not in ("kd", "dkd"):
-        raise ValueError(f"{func}: base must be 'kd' or 'dkd', got {base!r}")
+    if base not in MULTI_BASES:
+        raise ValueError(f"{func}: base must be one of {MULTI_BASES}, got {base!r}")
     if base == "dkd":
         dkd_alpha = _check_nonneg(func, "dkd_alpha", dkd_alpha)
         dkd_beta = _check_nonneg(func, "dkd_beta", dkd_beta)
         warmup = _check_unit(func, "warmup", warmup)
-    with _no_autocast(student_logits.device):
+    with _no_autocast(_device(func, student_logits)):
         s = _check_logits(func, "student_logits", student_logits)
         t = _teacher_stack(func, teacher_logits, s)
         y = _check_labels(func, labels, s)
@@ -334,6 +428,9 @@ def multi_teacher_kd_loss(
                 f"{func}: student_logits needs K >= 3 classes for DKD, got {s.shape[1]}"
             )
         w = _teacher_weights(func, weights, t.shape[0], s)  # (M, B)
+        keep = _check_batch(func, s, y, [("teacher_logits", t)])
+        if keep is not None:
+            s, t, y, w = s[keep], t[:, keep], y[keep], w[:, keep]
         ce = F.cross_entropy(s, y)
         terms: dict[str, Tensor] = {"ce": ce.detach()}
         names = ("kl",) if base == "kd" else ("tckd", "nckd")
@@ -367,3 +464,86 @@ def multi_teacher_kd_loss(
         else:
             loss = ce + warmup * T * T * (dkd_alpha * combined[0] + dkd_beta * combined[1])
     return LossOutput(loss, terms)
+
+
+# ---------------------------------------------------------------- the loop's loss
+
+LossFn = Callable[[Tensor, Sequence[Tensor], Tensor, int], LossOutput]
+"""The training loop's loss: ``loss_fn(student_logits, teacher_logits, labels, epoch)``.
+
+- ``student_logits``: (B, K), as the model returned them (bfloat16 under CUDA
+  autocast: upcast inside the loss, as the built-in losses do);
+- ``teacher_logits``: a list with one float32 (B, K) tensor per teacher, its
+  rows aligned with the batch's examples (cached teacher files in the order
+  given, then the online teacher module's logits); empty without teachers;
+- ``labels``: (B,) int64, possibly holding ``IGNORE_INDEX``;
+- ``epoch``: the 0-based epoch (for warm-ups).
+
+It returns a :class:`LossOutput` (the loop logs every entry of ``terms``).
+A callable passed as ``TrainConfig(loss=...)`` may also return a scalar
+tensor, logged as ``loss`` alone.
+"""
+
+
+def _user_loss(fn: Callable[..., Any]) -> LossFn:
+    name = loss_name(fn)
+
+    def loss(s: Tensor, t: Sequence[Tensor], y: Tensor, epoch: int) -> LossOutput:
+        out = fn(s, t, y, epoch)
+        if isinstance(out, LossOutput):
+            return out
+        if isinstance(out, Tensor) and out.ndim == 0 and out.is_floating_point():
+            return LossOutput(out, {})
+        raise ValueError(
+            f"train: loss {name} returned {type(out).__name__}"
+            f"{tuple(out.shape) if isinstance(out, Tensor) else ''}; "
+            "return a scalar floating tensor or a LossOutput"
+        )
+
+    return loss
+
+
+def make_loss(config: TrainConfig) -> LossFn:
+    """The :data:`LossFn` for ``config.loss`` with the config's hyperparameters.
+
+    ``kd``, ``hard`` and ``dkd`` use the first teacher; ``multi`` uses all of
+    them; DKD's warm-up factor comes from the epoch (:func:`dkd_warmup_factor`
+    with the epoch counted from 1).
+    """
+    c = config
+    if callable(c.loss):
+        return _user_loss(c.loss)
+    if c.loss not in LOSSES:
+        raise ValueError(f"make_loss: loss must be one of {LOSSES} or a callable, got {c.loss!r}")
+
+    def warm(epoch: int) -> float:
+        return dkd_warmup_factor(epoch + 1, c.dkd_warmup_epochs)
+
+    def vanilla(s: Tensor, t: Sequence[Tensor], y: Tensor, epoch: int) -> LossOutput:
+        return ce_loss(s, y)
+
+    def kd(s: Tensor, t: Sequence[Tensor], y: Tensor, epoch: int) -> LossOutput:
+        return kd_loss(s, t[0], y, T=c.T, alpha=c.alpha)
+
+    def hard(s: Tensor, t: Sequence[Tensor], y: Tensor, epoch: int) -> LossOutput:
+        return hard_kd_loss(s, t[0], y, alpha=c.alpha)
+
+    def dkd(s: Tensor, t: Sequence[Tensor], y: Tensor, epoch: int) -> LossOutput:
+        return dkd_loss(s, t[0], y, T=c.T, alpha=c.dkd_alpha, beta=c.dkd_beta, warmup=warm(epoch))
+
+    def multi(s: Tensor, t: Sequence[Tensor], y: Tensor, epoch: int) -> LossOutput:
+        return multi_teacher_kd_loss(
+            s,
+            list(t),
+            y,
+            T=c.T,
+            alpha=c.alpha,
+            weights=c.teacher_weights,
+            strategy=c.multi_strategy,
+            base=c.multi_base,
+            dkd_alpha=c.dkd_alpha,
+            dkd_beta=c.dkd_beta,
+            warmup=warm(epoch),
+        )
+
+    return {"vanilla": vanilla, "kd": kd, "hard": hard, "dkd": dkd, "multi": multi}[c.loss]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 
 from torch import nn
 
@@ -13,6 +14,14 @@ class MLP(nn.Sequential):
     def __init__(
         self, in_features: int, n_classes: int, hidden: Sequence[int] = (256,), dropout: float = 0.0
     ):
+        for name, value in (("in_features", in_features), ("n_classes", n_classes)):
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                raise ValueError(f"MLP: {name} must be an integer >= 1, got {value!r}")
+        bad = [h for h in hidden if isinstance(h, bool) or not isinstance(h, Integral) or h < 1]
+        if bad:
+            raise ValueError(f"MLP: hidden widths must be integers >= 1, got {tuple(hidden)}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"MLP: dropout must be in [0, 1), got {dropout!r}")
         layers: list[nn.Module] = []
         width = in_features
         for h in hidden:

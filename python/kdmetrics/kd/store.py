@@ -1,4 +1,4 @@
-"""Teacher logits for training (SPEC §5): memory-mapped, id-checked, fetched by index.
+"""Teacher logits for training: memory-mapped, id-checked, fetched by index.
 
 A teacher file holds ``logits`` (N x K, float16/32/64) and ``ids`` (N) in the
 training set's order, either as
@@ -19,6 +19,24 @@ order or class count differ from the training set's, naming the first bad
 position, and warns (:class:`NearChanceTeacherWarning`) when the teacher's
 argmax accuracy on the training labels is near chance, the signature of a
 misaligned file.
+
+Integrity: opening a teacher reads it once, in chunks, and refuses
+
+- a damaged ``.npz`` member: a memory-mapped member bypasses the zip reader,
+  so its CRC-32 is verified by streaming the member through :mod:`zipfile`
+  first (about the cost of reading the file once; a compressed member is
+  checked by NumPy as it is loaded);
+- NaN or infinite logits (e.g. a float16 overflow when the file was saved),
+  which would otherwise drop rows from the KD term and poison the gradients;
+- a single class (K = 1).
+
+What the alignment check cannot see: it trusts the ids. A file whose *rows*
+were permuted or shifted while its ``ids`` stayed in training order passes
+the id check; the only defence is the accuracy test above, which warns for a
+full shuffle or shift (accuracy falls to about chance) but not for a partial
+one (say 15 % of rows shuffled), and runs only when labels are passed
+(:func:`kdmetrics.kd.train` always passes them). Write teacher files from the
+same ordered data set the student trains on.
 """
 
 from __future__ import annotations
@@ -36,6 +54,9 @@ import numpy as np
 import torch
 
 from kdmetrics.io.predictions import ids_sha256
+from kdmetrics.kd.config import IGNORE_INDEX
+
+_CHUNK_BYTES = 1 << 24  # read files in 16 MiB pieces
 
 
 class NearChanceTeacherWarning(UserWarning):
@@ -62,6 +83,13 @@ def _ids_array(ids: Any) -> np.ndarray:
     if arr.dtype.kind == "O":
         arr = arr.astype(str)
     return arr
+
+
+def _has_duplicates(ids: np.ndarray) -> bool:
+    # Sort and compare neighbours: several times faster than np.unique's hash
+    # path on millions of ids.
+    s = np.sort(ids, kind="stable")
+    return bool((s[1:] == s[:-1]).any())
 
 
 def _first_mismatch(a: np.ndarray, b: np.ndarray) -> int | None:
@@ -101,6 +129,28 @@ def _mmap_npz_member(path: str, member: str) -> np.ndarray | None:
     )
 
 
+def _verify_member_crc(path: str, member: str) -> None:
+    """Streams ``member`` through zipfile, which checks its CRC-32 at the end."""
+    with zipfile.ZipFile(path) as zf, zf.open(member) as f:
+        while f.read(_CHUNK_BYTES):
+            pass
+
+
+def _check_finite(func: str, name: str, logits: np.ndarray) -> None:
+    """Refuses NaN/inf logits, reading row blocks (a memory map stays mapped)."""
+    rows = max(1, _CHUNK_BYTES // max(1, logits.shape[1] * logits.dtype.itemsize))
+    for start in range(0, logits.shape[0], rows):
+        block = np.asarray(logits[start : start + rows])
+        finite = np.isfinite(block).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            raise ValueError(
+                f"{func}: {name}: logits row {start + int(bad[0])} holds NaN or inf "
+                f"({bad.size}+ row(s)); teacher logits must be finite (a float16 overflow "
+                "when the file was saved?)"
+            )
+
+
 def _sidecar(path: str) -> str:
     return path[: -len(".npy")] + ".ids.npy"
 
@@ -128,8 +178,14 @@ class TeacherLogits:
                 f"{func}: {self.name}: ids must have shape ({self.logits.shape[0]},), "
                 f"got {self.ids.shape}"
             )
-        if np.unique(self.ids).shape[0] != self.ids.shape[0]:
+        if _has_duplicates(self.ids):
             raise ValueError(f"{func}: {self.name}: ids are not unique")
+        if self.logits.shape[1] < 2:
+            raise ValueError(
+                f"{func}: {self.name}: logits have {self.logits.shape[1]} class(es); "
+                "a teacher needs at least 2"
+            )
+        _check_finite(func, self.name, self.logits)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, ids: Any = None) -> TeacherLogits:
@@ -139,7 +195,10 @@ class TeacherLogits:
         if not os.path.exists(p):
             raise ValueError(f"{func}: {p}: no such file")
         if p.endswith(".npy"):
-            logits = np.load(p, mmap_mode="r", allow_pickle=False)
+            try:
+                logits = np.load(p, mmap_mode="r", allow_pickle=False)
+            except (ValueError, OSError, EOFError) as e:
+                raise ValueError(f"{func}: {p}: not a readable .npy file ({e})") from None
             if ids is None:
                 side = _sidecar(p)
                 if not os.path.exists(side):
@@ -147,7 +206,10 @@ class TeacherLogits:
                         f"{func}: {p}: no ids; pass ids= or save them as {side} "
                         "(teacher rows are matched to training examples by id)"
                     )
-                ids = np.load(side, allow_pickle=False)
+                try:
+                    ids = np.load(side, allow_pickle=False)
+                except (ValueError, OSError, EOFError) as e:
+                    raise ValueError(f"{func}: {side}: not a readable .npy file ({e})") from None
             return cls(logits=logits, ids=np.asarray(ids), path=p)
         try:
             with np.load(p, allow_pickle=False) as npz:
@@ -163,9 +225,11 @@ class TeacherLogits:
                     )
                 file_ids = npz["ids"] if "ids" in files else None
                 logits = _mmap_npz_member(p, "logits.npy")
-                if logits is None:  # compressed: cannot be mapped
+                if logits is None:  # compressed: cannot be mapped; NumPy checks the CRC
                     logits = npz["logits"]
-        except (zipfile.BadZipFile, OSError) as e:
+                else:
+                    _verify_member_crc(p, "logits.npy")
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
             raise ValueError(f"{func}: {p}: not a readable .npz/.npy file ({e})") from None
         return cls(logits=logits, ids=np.asarray(file_ids if ids is None else ids), path=p)
 
@@ -261,9 +325,23 @@ class TeacherLogits:
                 f"{want.shape[0]}; first unmatched position {n}"
             )
         if labels is not None:
-            y = np.asarray(labels, dtype=np.int64)
+            y = np.asarray(labels)
+            if y.dtype.kind not in "iu" or y.shape != (want.shape[0],):
+                raise ValueError(
+                    f"{func}: labels must be {want.shape[0]} integer class indices, got shape "
+                    f"{y.shape} dtype {y.dtype}"
+                )
+            y = y.astype(np.int64)
+            out_of_range = np.flatnonzero(((y < 0) & (y != IGNORE_INDEX)) | (y >= self.n_classes))
+            if out_of_range.size:
+                i = int(out_of_range[0])
+                raise ValueError(
+                    f"{func}: labels[{i}] = {y[i]} is out of range "
+                    f"[0, {self.n_classes}) of {self.name}'s classes"
+                )
             acc = self.accuracy(y)
-            chance, threshold = near_chance_threshold(y, self.n_classes)
+            labelled = y[y != IGNORE_INDEX]
+            chance, threshold = near_chance_threshold(labelled, self.n_classes)
             threshold = threshold if min_accuracy is None else float(min_accuracy)
             if acc < threshold:
                 warnings.warn(
@@ -276,7 +354,8 @@ class TeacherLogits:
         return ids_sha256(want)
 
     def accuracy(self, labels: np.ndarray, chunk: int = 65536) -> float:
-        """Argmax accuracy against ``labels``, read in chunks (memory-mapped)."""
+        """Argmax accuracy against ``labels``, read in chunks (memory-mapped);
+        examples labelled ``IGNORE_INDEX`` (-100) are left out."""
         y = np.asarray(labels, dtype=np.int64)
         if y.shape != (self.n_examples,):
             raise ValueError(
@@ -286,7 +365,7 @@ class TeacherLogits:
         for start in range(0, self.n_examples, chunk):
             rows = np.asarray(self.logits[start : start + chunk])
             hits += int((rows.argmax(axis=1) == y[start : start + chunk]).sum())
-        return hits / max(self.n_examples, 1)
+        return hits / max(int((y != IGNORE_INDEX).sum()), 1)
 
 
 def check_teachers(
@@ -319,7 +398,7 @@ def save_teacher_logits(path: str | os.PathLike[str], logits: Any, ids: Any) -> 
         raise ValueError(f"{func}: logits must be a 2-D float array, got {z.shape} {z.dtype}")
     if i.shape != (z.shape[0],):
         raise ValueError(f"{func}: ids must have shape ({z.shape[0]},), got {i.shape}")
-    if np.unique(i).shape[0] != i.shape[0]:
+    if _has_duplicates(i):
         raise ValueError(f"{func}: ids are not unique")
     if p.endswith(".npy"):
         np.save(p, z, allow_pickle=False)

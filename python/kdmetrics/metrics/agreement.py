@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 
 from kdmetrics import _kernels
+from kdmetrics._arrays import as_array
 from kdmetrics._validation import call_core, check_rows, scores_array
 
 
 def predicted_classes(func: str, scores: Any, name: str) -> np.ndarray:
     """Argmax of 2-D logits (or probabilities: same argmax), or 1-D predicted classes."""
-    arr = np.asarray(scores)
+    arr = as_array(func, scores, name)
     if arr.ndim == 1:
         if arr.dtype.kind not in "iu":
             raise ValueError(

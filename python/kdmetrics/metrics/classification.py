@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from kdmetrics import _kernels
+from kdmetrics._arrays import as_array
 from kdmetrics._validation import (
     call_core,
     check_label_range,
@@ -26,7 +27,7 @@ ZeroDivision = Any  # "exclude", 0.0 or 1.0
 
 def predictions(func: str, labels: Any, logits_or_preds: Any, n_classes: int | None = None):
     """Validated ``(labels, preds, n_classes)`` from logits or predicted classes."""
-    arr = np.asarray(logits_or_preds)
+    arr = as_array(func, logits_or_preds, "logits_or_preds")
     if arr.ndim == 2:
         y, z = labels_and_scores(func, labels, arr)
         if n_classes is not None and n_classes != z.shape[1]:

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from kdmetrics import _kernels
-from kdmetrics._validation import call_core, check_temperature, log_of_probs, scores_array
+from kdmetrics._arrays import Rows, per_row
+from kdmetrics._validation import call_core, check_temperature
 
 
 def divergences(
@@ -21,26 +22,36 @@ def divergences(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-example (KL(p || q), JS(p, q)) in nats, after validation."""
     t = check_temperature(func, temperature)
-    p = scores_array(func, p_logits, names[0])
-    q = scores_array(func, q_logits, names[1])
+    p = Rows(func, p_logits, names[0])
+    q = Rows(func, q_logits, names[1])
     if p.shape != q.shape:
         raise ValueError(
             f"{func}: {names[0]} has shape {p.shape} but {names[1]} has shape {q.shape}"
         )
-    if p_probs:
-        p = log_of_probs(func, p, names[0])
-    if q_probs:
-        q = log_of_probs(func, q, names[1])
-    return call_core(
+    kl, js = per_row(
         func,
-        _kernels.divergences,
-        p,
-        q,
-        t,
-        p_log_probs=bool(p_probs),
-        q_log_probs=bool(q_probs),
-        p_name=names[0],
-        q_name=names[1],
+        [(p, bool(p_probs)), (q, bool(q_probs))],
+        lambda rows, a, b: call_core(
+            func,
+            _kernels.divergences,
+            a,
+            b,
+            t,
+            p_log_probs=bool(p_probs),
+            q_log_probs=bool(q_probs),
+            p_name=names[0],
+            q_name=names[1],
+        ),
+    )
+    return kl, js
+
+
+def _which_probs(probs: bool, p_probs: bool | None, q_probs: bool | None) -> tuple[bool, bool]:
+    """``p_probs``/``q_probs`` default to ``probs`` (as ``summary``'s
+    ``reference_probs`` defaults to its ``probs``)."""
+    return (
+        bool(probs) if p_probs is None else bool(p_probs),
+        bool(probs) if q_probs is None else bool(q_probs),
     )
 
 
@@ -50,8 +61,9 @@ def kl_divergence(
     *,
     temperature: float = 1.0,
     per_example: bool = False,
-    p_probs: bool = False,
-    q_probs: bool = False,
+    probs: bool = False,
+    p_probs: bool | None = None,
+    q_probs: bool | None = None,
 ) -> float | np.ndarray:
     """KL(p || q) = ``sum_k p_k (log p_k - log q_k)`` in nats, ``0 log 0 = 0``.
 
@@ -59,8 +71,11 @@ def kl_divergence(
     distillation), ``q`` the approximation (the student). Note PyTorch's
     ``F.kl_div(input, target)`` takes them the other way round, as
     ``F.kl_div(log q, p)``. Both come from log-softmax at ``temperature``.
-    Mean over examples unless ``per_example``.
+    Mean over examples unless ``per_example``. ``probs=True`` reads both
+    inputs as probabilities; ``p_probs``/``q_probs`` set one side each and
+    default to ``probs``.
     """
+    p_probs, q_probs = _which_probs(probs, p_probs, q_probs)
     kl, _ = divergences("kl_divergence", p_logits, q_logits, temperature, p_probs, q_probs)
     return kl if per_example else float(kl.mean())
 
@@ -83,17 +98,20 @@ def js_divergence(
     temperature: float = 1.0,
     base: float | None = None,
     per_example: bool = False,
-    p_probs: bool = False,
-    q_probs: bool = False,
+    probs: bool = False,
+    p_probs: bool | None = None,
+    q_probs: bool | None = None,
 ) -> float | np.ndarray:
     """Jensen-Shannon divergence ``KL(p || m)/2 + KL(q || m)/2``, ``m = (p + q)/2``.
 
     In nats (at most ln 2) by default; ``base=2`` gives bits in [0, 1]. This is
     the divergence itself, not ``scipy.spatial.distance.jensenshannon``, which
     returns its square root: see :func:`js_distance`. Symmetric in p and q.
+    ``probs``/``p_probs``/``q_probs`` as in :func:`kl_divergence`.
     """
     func = "js_divergence"
     scale = _check_base(func, base)
+    p_probs, q_probs = _which_probs(probs, p_probs, q_probs)
     _, js = divergences(func, p_logits, q_logits, temperature, p_probs, q_probs)
     js = js / scale
     return js if per_example else float(js.mean())
@@ -106,8 +124,9 @@ def js_distance(
     temperature: float = 1.0,
     base: float | None = None,
     per_example: bool = False,
-    p_probs: bool = False,
-    q_probs: bool = False,
+    probs: bool = False,
+    p_probs: bool | None = None,
+    q_probs: bool | None = None,
 ) -> float | np.ndarray:
     """Jensen-Shannon distance, ``sqrt(JS)`` per example (clamped at 0 first,
     since rounding can leave JS a hair below 0): what scipy's ``jensenshannon``
@@ -115,6 +134,7 @@ def js_distance(
     """
     func = "js_distance"
     scale = _check_base(func, base)
+    p_probs, q_probs = _which_probs(probs, p_probs, q_probs)
     _, js = divergences(func, p_logits, q_logits, temperature, p_probs, q_probs)
     d = np.sqrt(np.maximum(js / scale, 0.0))
     return d if per_example else float(d.mean())

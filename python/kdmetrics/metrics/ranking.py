@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from kdmetrics._arrays import as_array
 from kdmetrics._validation import check_int
 from kdmetrics.metrics.classification import predictions
 
@@ -22,7 +23,7 @@ def top_k_hits(func: str, labels: Any, logits: Any, k: int = 5) -> np.ndarray:
     exactly ``pred == label``.
     """
     k = check_int(func, "k", k, minimum=1)
-    arr = np.asarray(logits)
+    arr = as_array(func, logits, "logits")
     if arr.ndim != 2:
         raise ValueError(f"{func}: logits must be 2-D (examples x classes), got shape {arr.shape}")
     # Validates labels, dtype and finiteness (the Rust pass refuses NaN/inf).

@@ -7,7 +7,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from kdmetrics import _kernels
-from kdmetrics._validation import call_core, check_temperature, labels_and_scores, log_of_probs
+from kdmetrics._arrays import Rows, per_row
+from kdmetrics._validation import (
+    call_core,
+    check_label_range,
+    check_rows,
+    check_temperature,
+    labels_array,
+)
 
 
 class ExampleStats(NamedTuple):
@@ -43,11 +50,24 @@ def example_stats(
     and NLL and Brier unless ``scores=False`` (then they are None: ECE needs
     neither, and skipping them saves a pass)."""
     t = check_temperature(func, temperature)
-    y, z = labels_and_scores(func, labels, logits, name)
-    if probs:
-        z = log_of_probs(func, z, name)
-    pred, conf, nll_, brier_ = call_core(
-        func, _kernels.example_stats, z, y if scores else None, t, log_probs=bool(probs), name=name
+    y = labels_array(func, labels)
+    z = Rows(func, logits, name)
+    check_rows(func, y.shape[0], name, z.shape[0], "labels")
+    check_label_range(func, y, z.shape[1])
+    # Probabilities (and bfloat16 / device tensors) go to the kernel a block of
+    # rows at a time, as log-probabilities: no full-size copy.
+    pred, conf, nll_, brier_ = per_row(
+        func,
+        [(z, bool(probs))],
+        lambda rows, b: call_core(
+            func,
+            _kernels.example_stats,
+            b,
+            y[rows] if scores else None,
+            t,
+            log_probs=bool(probs),
+            name=name,
+        ),
     )
     return ExampleStats(y, pred, conf, nll_, brier_)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from kdmetrics import _kernels
+from kdmetrics._arrays import shape_of
 from kdmetrics._validation import call_core
 from kdmetrics.metrics.calibration import bin_sums, ece_from_sums
 from kdmetrics.metrics.classification import f1_from_counts, mean_defined
@@ -59,7 +60,7 @@ def summary(
     )
     s = m.stats
     m.labels = s.labels  # validated from here on
-    k = np.asarray(logits).shape[1]
+    k = shape_of(func, logits)[1]
     names = [
         n
         for n in SUMMARY_METRICS

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from kdmetrics import _kernels
-from kdmetrics._validation import call_core, labels_and_scores, log_of_probs
+from kdmetrics._arrays import RepeatedPasses, Rows
+from kdmetrics._validation import call_core, check_label_range, check_rows, labels_array
 
 
 @dataclass(frozen=True)
@@ -45,15 +46,23 @@ def fit_temperature(
     returned with a warning and ``at_bound=True``. ``float(fit)`` is ``T*``.
     """
     func = "fit_temperature"
-    y, z = labels_and_scores(func, labels, logits)
+    y = labels_array(func, labels)
+    z = Rows(func, logits)
+    check_rows(func, y.shape[0], "logits", z.shape[0], "labels")
+    check_label_range(func, y, z.shape[1])
     t_lo, t_hi = (float(b) for b in bounds)
     if not (0 < t_lo < t_hi < np.inf):
         raise ValueError(f"{func}: bounds must satisfy 0 < low < high < inf, got {bounds!r}")
-    if probs:
-        z = log_of_probs(func, z)
+    # Probabilities: log-probabilities a block of rows at a time, every pass.
+    passes = RepeatedPasses(func, z, bool(probs))
 
     def curve(beta: float) -> tuple[float, float, float]:
-        return call_core(func, _kernels.nll_curve, z, y, beta, log_probs=bool(probs))
+        nll, d1, d2 = passes.mean(
+            lambda rows, b: call_core(
+                func, _kernels.nll_curve, b, y[rows], beta, log_probs=bool(probs)
+            )
+        )
+        return nll, d1, d2
 
     nll_before = curve(1.0)[0]
     lo, hi = 1.0 / t_hi, 1.0 / t_lo  # bracket in beta

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from kdmetrics import _kernels
+from kdmetrics._arrays import as_array, shape_of
 from kdmetrics._validation import (
     call_core,
     check_ci,
@@ -66,17 +67,18 @@ class _Problem:
 
 
 def _model(
-    func: str, y: np.ndarray, scores: Any, name: str, need_stats: bool
+    func: str, y: np.ndarray, scores: Any, name: str, need_stats: bool, probs: bool = False
 ) -> tuple[np.ndarray, Any, int | None]:
     """(pred, ExampleStats or None, n_classes or None) of logits or 1-D predictions.
 
     Without a metric that needs probabilities only the argmax is computed.
     """
-    arr = np.asarray(scores)
+    shape = shape_of(func, scores, name)
+    if len(shape) == 2 and need_stats:
+        s = example_stats(func, y, scores, probs=probs, name=name)
+        return s.pred, s, shape[1]
+    arr = as_array(func, scores, name)
     if arr.ndim == 2:
-        if need_stats:
-            s = example_stats(func, y, arr, name=name)
-            return s.pred, s, arr.shape[1]
         _, z = labels_and_scores(func, y, arr, name)
         return call_core(func, _kernels.predict, z, name), None, arr.shape[1]
     if arr.ndim != 1:
@@ -103,6 +105,8 @@ def _prepare(
     metrics: Any,
     reference_logits: Any,
     n_bins: int,
+    probs: bool = False,
+    reference_probs: bool = False,
 ) -> _Problem:
     if isinstance(metrics, str):
         metrics = (metrics,)
@@ -123,8 +127,8 @@ def _prepare(
     if y.shape[0] < 2:
         raise ValueError(f"{func}: labels needs at least 2 examples, got {y.shape[0]}")
     need_stats = any(m in _NEED_LOGITS for m in metrics)
-    pred_a, sa, ka = _model(func, y, logits_a, "logits_a", need_stats)
-    pred_b, sb, kb = _model(func, y, logits_b, "logits_b", need_stats)
+    pred_a, sa, ka = _model(func, y, logits_a, "logits_a", need_stats, probs)
+    pred_b, sb, kb = _model(func, y, logits_b, "logits_b", need_stats, probs)
     if ka is not None and kb is not None and ka != kb:
         raise ValueError(f"{func}: logits_a has {ka} classes but logits_b has {kb}")
     for m in metrics:
@@ -166,7 +170,13 @@ def _prepare(
             if kl_js is None:
                 kl_js = [
                     divergences(
-                        func, reference_logits, z, 1.0, False, False, ("reference_logits", n)
+                        func,
+                        reference_logits,
+                        z,
+                        1.0,
+                        reference_probs,
+                        probs,
+                        ("reference_logits", n),
                     )
                     for z, n in ((logits_a, "logits_a"), (logits_b, "logits_b"))
                 ]
@@ -261,6 +271,8 @@ def paired_bootstrap(
     return_deltas: bool = False,
     n_bins: int = 15,
     start: int = 0,
+    probs: bool = False,
+    reference_probs: bool | None = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]]:
     """Paired bootstrap of B - A for each (metric, group).
 
@@ -274,7 +286,9 @@ def paired_bootstrap(
     equal-width, right-closed bins as in :func:`kdmetrics.ece`.
     ``reference_logits`` (a teacher) adds ``kl`` = KL(teacher || model) and
     ``js``. ``logits_a``/``logits_b`` may be 1-D predicted classes, which
-    support ``accuracy`` and ``macro_f1`` only.
+    support ``accuracy`` and ``macro_f1`` only. ``probs=True`` reads
+    ``logits_a``/``logits_b`` as probabilities; ``reference_probs`` does the
+    same for the reference and defaults to ``probs``.
 
     Returns a DataFrame with one row per (metric, group) and columns
     ``metric, group, a, b, delta`` (B - A on the full data), ``median_delta``,
@@ -302,7 +316,11 @@ def paired_bootstrap(
         raise ValueError(f"{func}: seed and start + n_resamples must be below 2**64")
     if method not in METHODS:
         raise ValueError(f"{func}: unknown method {method!r}; choose from {METHODS}")
-    p = _prepare(func, labels, logits_a, logits_b, tier_of_class, metrics, reference_logits, n_bins)
+    ref_probs = bool(probs) if reference_probs is None else bool(reference_probs)
+    p = _prepare(
+        func, labels, logits_a, logits_b, tier_of_class, metrics, reference_logits, n_bins,
+        bool(probs), ref_probs,
+    )  # fmt: skip
     deltas, full, accel = call_core(
         func, _kernels.paired_bootstrap, *p.args, seed, start, n_resamples, method == "bca"
     )
