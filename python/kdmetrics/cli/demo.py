@@ -55,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quiet",
         action="store_true",
-        help="no progress bars (they are shown only when stderr is a terminal)",
+        help="no training progress (a bar on a terminal, plain lines otherwise)",
     )
 
 
@@ -76,5 +76,5 @@ def run(args: argparse.Namespace) -> int:
         check_out(args.out)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    run_demo(config, out=args.out, progress=False if args.quiet else None)
+    run_demo(config, out=args.out, progress=not args.quiet)
     return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass
 
@@ -110,18 +109,17 @@ def check_out(out: str | None) -> str:
     return out_dir
 
 
-def run_demo(config: DemoConfig, *, out: str | None = None, progress: bool | None = None) -> str:
+def run_demo(config: DemoConfig, *, out: str | None = None, progress: bool = True) -> str:
     """Runs the demo; returns the output folder (``out`` or a fresh one), which
     holds ``training/`` (prediction files, teacher logits) and ``report/``.
 
-    ``progress``: tqdm bars while training; by default only when stderr is a
-    terminal. Stage lines (with elapsed time) are always printed, plain.
-    Every argument is validated before any folder is created.
+    ``progress``: the training loop's progress (a bar on a terminal, plain
+    periodic lines on stderr otherwise); ``False`` silences it. The stage
+    lines (with elapsed time) are always printed, plain. Every argument is
+    validated before any folder is created.
     """
     config.validate()
     out_dir = check_out(out)
-    if progress is None:
-        progress = sys.stderr.isatty()
 
     import torch
 
