@@ -19,6 +19,7 @@ from kdmetrics.io.predictions import (
     save_predictions,
 )
 from kdmetrics.metrics.agreement import churn, teacher_agreement
+from kdmetrics.metrics.aurc import aurc
 from kdmetrics.metrics.calibration import ece, reliability_table
 from kdmetrics.metrics.classification import (
     accuracy,
@@ -47,6 +48,7 @@ __all__ = [
     "SeedComparison",
     "TemperatureFit",
     "accuracy",
+    "aurc",
     "balanced_accuracy",
     "brier",
     "Comparison",

@@ -35,16 +35,16 @@ def test_writes_every_file(report_dir):
         "grid",
     ):
         assert f"{table}.csv" in names
+    for table in ("per_class_f1", "teacher_agreement", "selective_by_tier", "aurc", "soft_targets"):
+        assert f"{table}.csv" in names
     for f in (
         "report.md",
         "report.json",
         "summary.txt",
         "forest.png",
-        "coverage.png",
-        "js_to_teacher.png",
-        "reliability_teacher.png",
-        "reliability_vanilla.png",
-        "reliability_distilled.png",
+        "reliability.png",
+        "per_class_f1_tail.png",
+        "coverage_by_tier.png",
     ):
         assert f in names
     assert not [p for p in report_dir.parent.iterdir() if p.name.startswith(".out.tmp")]
@@ -74,6 +74,9 @@ def test_prints_summary(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "Paired bootstrap" in out and "Temperature scaling" in out and "SLA" in out
+    # The findings in words come first.
+    assert out.index("== Findings ==") < out.index("== Inputs ==")
+    assert "P(distilled better)" in out
 
 
 def test_without_tiers_only_all(tmp_path):

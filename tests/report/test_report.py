@@ -23,6 +23,7 @@ from kdmetrics import (
 from kdmetrics.cli import main
 from kdmetrics.metrics.calibration import ece
 from kdmetrics.metrics.temperature import split_half
+from kdmetrics.report.build import comparison_metrics
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def test_bootstrap_matches_paired_bootstrap(case):
         d.logits,
         tier_of_class=tiers,
         reference_logits=t.logits,
-        metrics=("macro_f1", "accuracy", "ece", "nll", "brier"),
+        metrics=comparison_metrics(),
         n_resamples=200,
         seed=0,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from kdmetrics.cli import UsageError
 
@@ -25,6 +26,16 @@ vanilla interval) is kept as the column noise_floor_rule_* for comparison.
 
 Tiers: --train-counts (.npy, .npz or text, K counts), else the files'
 tier_of_class/train_counts; without either only the group "all" is reported.
+
+Findings: the summary, report.md and report.json start with the findings in
+words: per property (capacity per tier, top-1 calibration, the full
+distribution, fidelity to the teacher) the interval of distilled - vanilla,
+P(distilled better), the flipped predictions and a verdict: real (the interval
+excludes 0), directional (it does, but fewer than 25 predictions changed) or
+inside the noise (it does not); then the teacher's ceiling, the temperature
+test and caveats (small groups, a checkpoint chosen on the analysed split when
+the files' metadata selected_on equals split, how many intervals are printed,
+saturated teacher targets).
 
 DIR receives summary.txt, report.md, report.json, one CSV per table and PNG
 figures. It is written to a temporary folder and renamed at the end: on any
@@ -86,6 +97,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0,
         help="seed of the bootstrap and of the temperature split-half (0)",
     )
+    p.add_argument(
+        "--teacher-logits",
+        metavar="FILE",
+        help="the teacher's logits on the training set (the distilled student's soft targets; "
+        ".npz with 'logits' or .npy), for the soft-target diagnostics",
+    )
+    p.add_argument(
+        "--distill-T",
+        type=float,
+        default=None,
+        metavar="T",
+        help="distillation temperature (default: metadata T of the distilled file)",
+    )
     p.add_argument("--quiet", action="store_true", help="do not print the summary")
 
 
@@ -111,11 +135,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--ci must be in (0, 1), got {args.ci}")
     from kdmetrics.report.render import check_target
 
-    input_files = [args.teacher, *args.vanilla, *args.distilled, *args.grid]
-    input_files += list(_models(args.model).values())
+    paths = [args.teacher, *args.vanilla, *args.distilled, *args.grid]
+    paths += list(_models(args.model).values())
     if args.train_counts:
-        input_files.append(args.train_counts)
-    check_target(args.out, args.overwrite, input_files)  # before any work
+        paths.append(args.train_counts)
+    if args.teacher_logits:
+        paths.append(args.teacher_logits)
+    if args.distill_T is not None and not (math.isfinite(args.distill_T) and args.distill_T > 0):
+        raise UsageError(f"--distill-T must be a finite number > 0, got {args.distill_T}")
+    check_target(args.out, args.overwrite, paths)  # before any work
     inputs = load_inputs(
         args.teacher,
         args.vanilla,
@@ -124,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
         grid=args.grid,
         train_counts=args.train_counts,
         tier_sizes=tuple(args.tier_sizes),
+        teacher_logits=args.teacher_logits,
+        distill_T=args.distill_T,
     )
     report = build_report(inputs, n_resamples=args.n_resamples, seed=args.seed, ci=args.ci)
     files = write_report(report, args.out, overwrite=args.overwrite)

@@ -25,6 +25,7 @@ Definitions used below (also written into ``report.md``):
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,23 +34,48 @@ import numpy as np
 import pandas as pd
 
 from kdmetrics.io.predictions import Predictions, check_aligned, load_predictions
+from kdmetrics.metrics.registry import DEFAULT_BOOTSTRAP_METRICS, METRICS
 from kdmetrics.metrics.selective import DEFAULT_THRESHOLDS, sla_threshold, threshold_table
 from kdmetrics.metrics.summary import summary
 from kdmetrics.metrics.temperature import fit_temperature, split_half
+from kdmetrics.report.findings import Findings, build_findings, caveats, group_flips
+from kdmetrics.report.tables import (
+    agreement_table,
+    aurc_table,
+    groups,
+    per_class_f1,
+    selective_by_tier,
+    soft_target_diagnostics,
+)
 from kdmetrics.tiers import tier_codes, tiers_from_counts
 
-# The metrics compared between the vanilla and the distilled student.
-BOOTSTRAP_METRICS: tuple[str, ...] = ("macro_f1", "accuracy", "ece", "nll", "brier")
-# Per-seed metrics compared across training seeds.
-SEED_METRICS: tuple[str, ...] = ("macro_f1", "accuracy", "ece", "nll")
-# For a "better" direction in text: higher is better for these, lower for the rest.
-HIGHER_IS_BETTER = frozenset({"macro_f1", "accuracy"})
+# Per-seed metrics compared across training seeds: the registry's defaults.
+SEED_METRICS: tuple[str, ...] = DEFAULT_BOOTSTRAP_METRICS
 SLA_TARGET = 0.95
+
+
+def comparison_metrics() -> tuple[str, ...]:
+    """The metrics the paired bootstrap compares, in registry order: every
+    registry metric of one model (not pair metrics such as churn) that
+    ``paired_bootstrap`` accepts."""
+    from kdmetrics.stats import bootstrap
+
+    accepted = getattr(bootstrap, "METRICS", tuple(METRICS))
+    return tuple(
+        name
+        for name, s in METRICS.items()
+        if s.in_summary and s.statistic != "pair_mean" and name in accepted
+    )
 
 
 @dataclass(frozen=True)
 class ReportInputs:
-    """Validated, aligned prediction files and the class tiers."""
+    """Validated, aligned prediction files and the class tiers.
+
+    ``teacher_targets``: the teacher's logits on the *training* set (the soft
+    targets the distilled student learned from), when given; ``distill_T``
+    the distillation temperature and where it came from.
+    """
 
     teacher: Predictions
     vanilla: list[Predictions]
@@ -59,6 +85,10 @@ class ReportInputs:
     tier_of_class: np.ndarray | None
     tier_source: str
     ids_sha256: str
+    teacher_targets: Any = None
+    teacher_targets_path: str | None = None
+    distill_T: float | None = None
+    distill_T_source: str = ""
 
     @property
     def labels(self) -> np.ndarray:
@@ -76,7 +106,7 @@ class ReportInputs:
 
 @dataclass
 class Report:
-    """Tables (DataFrames) and scalars of one report."""
+    """Tables (DataFrames) and scalars of one report, and its findings in words."""
 
     tables: dict[str, pd.DataFrame]
     scalars: dict[str, Any]
@@ -84,6 +114,9 @@ class Report:
     # Per-model reliability tables and fine coverage curves, for the figures.
     reliability: dict[str, pd.DataFrame] = field(default_factory=dict)
     coverage_curves: dict[str, pd.DataFrame] = field(default_factory=dict)
+    findings: Findings | None = None
+    # Coverage and accuracy at a fine grid of thresholds, per model and group.
+    tier_curves: pd.DataFrame | None = None
 
 
 def _load(path: str) -> Predictions:
@@ -161,6 +194,45 @@ def _tiers(
     return found[0], f"{src} stored in {found[1].path}"
 
 
+def read_teacher_logits(path: str) -> np.ndarray:
+    """Teacher logits from a teacher file (``.npz`` with ``logits``, or a
+    ``.npy``, memory-mapped)."""
+    if not os.path.exists(path):
+        raise ValueError(f"{path}: no such file")
+    try:
+        if path.endswith(".npy"):
+            z = np.load(path, mmap_mode="r", allow_pickle=False)
+        else:
+            with np.load(path, allow_pickle=False) as f:
+                if "logits" not in f.files:
+                    raise ValueError(f"no 'logits' key among {sorted(f.files)}")
+                z = f["logits"]
+    except (ValueError, OSError) as e:
+        raise ValueError(f"{path}: cannot read teacher logits ({e})") from None
+    if z.ndim != 2 or z.dtype.kind != "f":
+        raise ValueError(f"{path}: teacher logits must be a 2-D float array, got {z.shape}")
+    return z
+
+
+def _distill_temperature(
+    distill_T: float | None, distilled: Predictions, teacher: Predictions
+) -> tuple[float | None, str]:
+    """The distillation temperature: the argument, else the distilled file's
+    metadata ``T`` (when its ``alpha`` is not 0), else the teacher file's."""
+    if distill_T is not None:
+        t = float(distill_T)
+        if not (math.isfinite(t) and t > 0):
+            raise ValueError(f"distillation temperature must be a finite number > 0, got {t}")
+        return t, "given"
+    for pred, role in ((distilled, "distilled"), (teacher, "teacher")):
+        t, alpha = _metadata(pred, "T"), _metadata(pred, "alpha")
+        if role == "distilled" and alpha is not None and float(alpha) == 0.0:
+            continue
+        if isinstance(t, (int, float)) and math.isfinite(float(t)) and float(t) > 0:
+            return float(t), f"metadata T of the {role} file"
+    return None, "unknown (pass the distillation temperature)"
+
+
 def load_inputs(
     teacher: str,
     vanilla: list[str],
@@ -170,10 +242,16 @@ def load_inputs(
     grid: list[str] | None = None,
     train_counts: str | None = None,
     tier_sizes: tuple[int, int] = (20, 40),
+    teacher_logits: str | None = None,
+    distill_T: float | None = None,
 ) -> ReportInputs:
     """Loads every file, rejects non-finite logits, checks that all files are
     aligned (same ids, labels, N and K) and derives the tiers (head and mid
-    sizes ``tier_sizes``; stored ``tier_of_class`` is used as it is)."""
+    sizes ``tier_sizes``; stored ``tier_of_class`` is used as it is).
+
+    ``teacher_logits``: the teacher's logits on the training set (a teacher
+    file), for the soft-target diagnostics; ``distill_T``: the distillation
+    temperature (default: from the files' metadata)."""
     if not vanilla or not distilled:
         raise ValueError("need at least one --vanilla and one --distilled file")
     t = _load(teacher)
@@ -184,7 +262,18 @@ def load_inputs(
     everything = [t, *v, *d, *m.values(), *g]
     sha = check_aligned(everything)
     tiers, source = _tiers(everything, train_counts, t.n_classes, tier_sizes)
-    return ReportInputs(t, v, d, m, g, tiers, source, sha)
+    targets = None
+    if teacher_logits is not None:
+        targets = read_teacher_logits(teacher_logits)
+        if targets.shape[1] != t.n_classes:
+            raise ValueError(
+                f"{teacher_logits}: has {targets.shape[1]} classes but the models have "
+                f"{t.n_classes}"
+            )
+    temp, temp_source = _distill_temperature(distill_T, d[0], t)
+    return ReportInputs(
+        t, v, d, m, g, tiers, source, sha, targets, teacher_logits, temp, temp_source
+    )
 
 
 def _summary(inputs: ReportInputs, pred: Predictions) -> pd.DataFrame:
@@ -504,6 +593,64 @@ def grid_table(
     return pd.DataFrame(rows), floor
 
 
+def _agreement_comparison(
+    inputs: ReportInputs, n_resamples: int, ci: float, seed: int
+) -> pd.DataFrame:
+    """Paired intervals of top-1 agreement with the teacher, distilled -
+    vanilla, per group: agreement is accuracy against the teacher's predicted
+    class, so each group is a paired bootstrap of that accuracy on the group's
+    examples (each group resampled on its own)."""
+    from kdmetrics import paired_bootstrap
+    from kdmetrics.metrics.agreement import predicted_classes
+
+    labels = inputs.labels
+    t_pred = predicted_classes("report", inputs.teacher.logits, "teacher")
+    v_pred = predicted_classes("report", inputs.vanilla[0].logits, "vanilla")
+    d_pred = predicted_classes("report", inputs.distilled[0].logits, "distilled")
+    rows = []
+    for group, mask in groups(labels, inputs.tier_of_class):
+        if not mask.any():
+            continue
+        table, deltas = paired_bootstrap(
+            t_pred[mask],
+            v_pred[mask],
+            d_pred[mask],
+            metrics=("accuracy",),
+            n_resamples=n_resamples,
+            ci=ci,
+            seed=seed,
+            return_deltas=True,
+        )
+        r = table.iloc[0]
+        d = deltas[("accuracy", "all")]
+        rows.append(
+            {
+                "metric": "teacher_agreement",
+                "group": group,
+                "a": float(r["a"]),
+                "b": float(r["b"]),
+                "delta": float(r["delta"]),
+                "median_delta": float(r["median_delta"]),
+                "ci_low": float(r["ci_low"]),
+                "ci_high": float(r["ci_high"]),
+                "p_better": float(np.mean(d > 0)),
+                "n": int(mask.sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _p_better(boot: pd.DataFrame, deltas: dict[tuple[str, str], np.ndarray]) -> np.ndarray:
+    """Per row, the fraction of resamples in which the distilled student is
+    strictly better (delta > 0 where higher is better, < 0 where lower is)."""
+    out = []
+    for r in boot.itertuples(index=False):
+        d = deltas[(r.metric, r.group)]
+        better = d > 0 if METRICS[r.metric].higher_is_better else d < 0
+        out.append(float(np.mean(better)))
+    return np.array(out)
+
+
 def build_report(
     inputs: ReportInputs,
     *,
@@ -511,8 +658,10 @@ def build_report(
     seed: int = 0,
     ci: float = 0.95,
 ) -> Report:
-    """Computes every table of the report with the library's functions."""
+    """Computes every table of the report with the library's functions, and
+    the findings in words (``kdmetrics.report.findings``)."""
     from kdmetrics import paired_bootstrap
+    from kdmetrics.metrics.agreement import predicted_classes
     from kdmetrics.metrics.calibration import reliability_table
 
     labels = inputs.labels
@@ -523,6 +672,7 @@ def build_report(
             "files to get head/mid/tail rows; every table has the group 'all' only."
         )
     models = inputs.named_models()
+    logits = {name: p.logits for name, p in models.items()}
 
     per_model = []
     for name, pred in models.items():
@@ -540,19 +690,33 @@ def build_report(
     ceiling["gap_to_teacher"] = ceiling["teacher_macro_f1"] - ceiling["macro_f1"]
 
     v, d = inputs.vanilla[0], inputs.distilled[0]
-    boot = paired_bootstrap(
+    boot, deltas = paired_bootstrap(
         labels,
         v.logits,
         d.logits,
         tier_of_class=inputs.tier_of_class,
-        metrics=BOOTSTRAP_METRICS,
+        metrics=comparison_metrics(),
         reference_logits=inputs.teacher.logits,
         n_resamples=n_resamples,
         ci=ci,
         seed=seed,
+        return_deltas=True,
     )
-    assert isinstance(boot, pd.DataFrame)  # no return_deltas: a table alone
     boot = boot.reset_index(drop=True)
+    boot["p_better"] = _p_better(boot, deltas)
+    comparisons = boot[["metric", "group", "n", "a", "b", "delta", "ci_low", "ci_high", "p_better"]]
+    if "teacher_agreement" not in set(boot["metric"]):
+        agreement_ci = _agreement_comparison(inputs, n_resamples, ci, seed)
+        comparisons = pd.concat([comparisons, agreement_ci[comparisons.columns]], ignore_index=True)
+    else:
+        agreement_ci = None
+
+    group_masks = dict(groups(labels, inputs.tier_of_class))
+    v_pred = predicted_classes("report", v.logits, "vanilla")
+    d_pred = predicted_classes("report", d.logits, "distilled")
+    t_pred = predicted_classes("report", inputs.teacher.logits, "teacher")
+    flips = group_flips(labels, v_pred, d_pred, group_masks)
+    agreement_flips = group_flips(t_pred, v_pred, d_pred, group_masks)
 
     temp_table, fractions, temp_notes, temp_tests = temperature_test(
         labels, v.logits, d.logits, seed, n_resamples=n_resamples, ci=ci
@@ -571,6 +735,32 @@ def build_report(
         reliability[name] = reliability_table(labels, pred.logits)
         curves[name] = threshold_table(labels, pred.logits, fine)
 
+    tiers = inputs.tier_of_class
+    train_counts = next(
+        (p.train_counts for p in models.values() if p.train_counts is not None), None
+    )
+    per_class = per_class_f1(
+        labels,
+        logits,
+        tier_of_class=tiers,
+        train_counts=train_counts if train_counts is not None and tiers is not None else None,
+    )
+    temperatures = [1.0]
+    if inputs.distill_T is not None and inputs.distill_T != 1.0:
+        temperatures.append(inputs.distill_T)
+    if inputs.teacher_targets is not None:
+        source = f"the training-set soft targets ({inputs.teacher_targets_path})"
+        diag = soft_target_diagnostics(inputs.teacher_targets, temperatures, source=source)
+    else:
+        diag = soft_target_diagnostics(
+            inputs.teacher.logits, temperatures, source="the teacher's validation logits"
+        )
+        notes.append(
+            "Teacher soft-target diagnostics use the teacher's validation logits; the "
+            "training-set targets the student learned from are usually sharper (pass "
+            "--teacher-logits for them)."
+        )
+
     tables: dict[str, pd.DataFrame] = {
         "metrics": metrics,
         "teacher_ceiling": ceiling,
@@ -579,7 +769,17 @@ def build_report(
         "thresholds": pd.concat(thresholds, ignore_index=True),
         "sla": pd.DataFrame(sla_rows),
         **temp_tests,
+        "per_class_f1": per_class,
+        "teacher_agreement": agreement_table(
+            labels, logits, inputs.teacher.logits, tier_of_class=tiers
+        ),
+        "selective_by_tier": selective_by_tier(labels, logits, tier_of_class=tiers),
+        "aurc": aurc_table(labels, logits, tier_of_class=tiers),
+        "soft_targets": diag,
     }
+    if agreement_ci is not None:
+        tables["agreement_bootstrap"] = agreement_ci
+    tier_curves = selective_by_tier(labels, logits, tier_of_class=tiers, thresholds=fine)
     scalars: dict[str, Any] = {
         "ids_sha256": inputs.ids_sha256,
         "n_examples": int(labels.shape[0]),
@@ -592,7 +792,12 @@ def build_report(
         "temperature_seed": int(seed),
         "ts_gain_fraction_ece": fractions["ece"],
         "ts_gain_fraction_nll": fractions["nll"],
+        "distill_T": inputs.distill_T,
+        "distill_T_source": inputs.distill_T_source,
         "files": {name: p.path for name, p in models.items()},
+        # Per group: [wrong -> right, right -> wrong] from vanilla to distilled.
+        "flips": {g: list(f) for g, f in flips.items()},
+        "agreement_flips": {g: list(f) for g, f in agreement_flips.items()},
     }
 
     if len(inputs.vanilla) > 1 or len(inputs.distilled) > 1:
@@ -611,4 +816,36 @@ def build_report(
         grid, floor = grid_table(inputs, boot, n_resamples=n_resamples, seed=seed, ci=ci)
         tables["grid"] = grid
         scalars["noise_floor"] = floor
-    return Report(tables, scalars, notes, reliability, curves)
+
+    n_intervals = int(
+        sum(len(df) for df in tables.values() if {"ci_low", "ci_high"} <= set(df.columns))
+    )
+    scalars["n_intervals"] = n_intervals
+    identical = [
+        (x, y)
+        for i, x in enumerate(models)
+        for y in list(models)[i + 1 :]
+        if np.array_equal(models[x].logits, models[y].logits)
+    ]
+    caveat_list = caveats(
+        metrics=metrics,
+        tier_of_class=tiers,
+        metadata={name: _scalar_metadata(p) for name, p in models.items()},
+        n_intervals=n_intervals,
+        ci=ci,
+        diagnostics=diag,
+        identical=identical,
+    )
+    found = build_findings(
+        comparisons,
+        flips=flips,
+        agreement_flips=agreement_flips,
+        metrics=metrics,
+        temperature=tables["temperature"],
+        caveat_list=caveat_list,
+    )
+    return Report(tables, scalars, notes, reliability, curves, found, tier_curves)
+
+
+def _scalar_metadata(pred: Predictions) -> dict[str, Any]:
+    return {k: _metadata(pred, k) for k in pred.metadata if _metadata(pred, k) is not None}

@@ -1,16 +1,33 @@
 """Figures of ``kdmetrics report`` (matplotlib, Agg backend, imported lazily
-so that ``import kdmetrics`` stays light)."""
+so that ``import kdmetrics`` stays light), sized for a memo page:
+
+- ``forest.png``: the paired intervals as a grid, one row per metric and one
+  column per group, the side where the distilled student is better shaded
+  and named in each row's label;
+- ``reliability.png``: reliability diagrams of all models side by side with
+  shared axes, each over a histogram of how many examples fall in each bin;
+- ``per_class_f1_tail.png``: F1 difference (distilled - vanilla) per tail
+  class (per class when there are no tiers), with the teacher's F1 beside it;
+- ``coverage_by_tier.png``: accuracy against coverage per group, the models
+  in each panel.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
 import pandas as pd
 
+from kdmetrics.metrics.registry import METRICS
 from kdmetrics.report.build import Report
+from kdmetrics.report.findings import verdict_of
 
-DPI = 100
+DPI = 110
+COLORS = {"real": "#1b7837", "directional": "#e08214", "inside the noise": "#7f7f7f"}
+WORSE = "#b2182b"
+BETTER_SHADE = "#d9f0d3"
 
 
 def _pyplot():
@@ -22,120 +39,212 @@ def _pyplot():
     return plt
 
 
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-
-
 def write_figures(report: Report, out_dir: str) -> list[str]:
     """Writes every figure into ``out_dir``; returns the file names."""
     plt = _pyplot()
     written = []
-    for name, table in report.reliability.items():
-        fname = f"reliability_{_slug(name)}.png"
-        _reliability(plt, name, table, os.path.join(out_dir, fname))
-        written.append(fname)
-    _forest(
-        plt, report.tables["bootstrap"], report.scalars["ci"], os.path.join(out_dir, "forest.png")
-    )
-    _coverage(plt, report.coverage_curves, os.path.join(out_dir, "coverage.png"))
-    _js_bars(plt, report.tables["metrics"], os.path.join(out_dir, "js_to_teacher.png"))
-    written += ["forest.png", "coverage.png", "js_to_teacher.png"]
+    comparisons = [report.tables["bootstrap"]]
+    if "agreement_bootstrap" in report.tables:
+        comparisons.append(report.tables["agreement_bootstrap"])
+    boot = pd.concat(comparisons, ignore_index=True)
+    flips = _flips(report)
+    forest(plt, boot, flips, report.scalars["ci"], os.path.join(out_dir, "forest.png"))
+    written.append("forest.png")
+    reliability(plt, report.reliability, os.path.join(out_dir, "reliability.png"))
+    written.append("reliability.png")
+    pc = report.tables.get("per_class_f1")
+    if pc is not None:
+        per_class_delta(plt, pc, os.path.join(out_dir, "per_class_f1_tail.png"))
+        written.append("per_class_f1_tail.png")
+    if report.tier_curves is not None:
+        coverage_by_tier(plt, report.tier_curves, os.path.join(out_dir, "coverage_by_tier.png"))
+        written.append("coverage_by_tier.png")
     return written
 
 
-def _reliability(plt, name: str, table: pd.DataFrame, path: str) -> None:
-    fig, ax = plt.subplots(figsize=(5, 5))
-    width = (table["hi"] - table["lo"]).to_numpy()
-    ax.bar(
-        table["lo"],
-        table["accuracy"].fillna(0),
-        width=width,
-        align="edge",
-        edgecolor="black",
-        alpha=0.7,
-        label="accuracy",
-    )
-    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
-    ok = table["count"] > 0
-    ax.plot(
-        table.loc[ok, "confidence"],
-        table.loc[ok, "accuracy"],
-        "o-",
-        color="C3",
-        label="accuracy at each bin's mean confidence",
-    )
-    ece = float(np.abs(table["sum_correct"] - table["sum_confidence"]).sum() / table["count"].sum())
-    ax.set(
-        xlim=(0, 1),
-        ylim=(0, 1),
-        xlabel="confidence",
-        ylabel="accuracy",
-        title=f"Reliability: {name} (ECE {ece:.4f})",
-    )
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+def _flips(report: Report) -> dict[tuple[str, str], int]:
+    """(metric, group) -> the flips that decide a directional verdict."""
+    s = report.scalars
+    out: dict[tuple[str, str], int] = {}
+    for metric in METRICS:
+        source = s.get("agreement_flips" if metric == "teacher_agreement" else "flips", {})
+        for g, f in source.items():
+            out[(metric, g)] = int(sum(f))
+    return out
 
 
-def _forest(plt, boot: pd.DataFrame, ci: float, path: str) -> None:
-    metrics = list(dict.fromkeys(boot["metric"]))
+def forest(plt, boot: pd.DataFrame, flips, ci: float, path: str) -> None:
+    """Grid of intervals: rows = metrics (registry order), columns = groups;
+    x shared along a row so tiers compare at a glance."""
+    metrics = [m for m in METRICS if m in set(boot["metric"])]
     groups = list(dict.fromkeys(boot["group"]))
     fig, axes = plt.subplots(
-        1, len(metrics), figsize=(3.2 * len(metrics), 0.6 * len(groups) + 1.6), squeeze=False
+        len(metrics),
+        len(groups),
+        figsize=(1.9 * len(groups) + 1.9, 0.8 * len(metrics) + 1.0),
+        squeeze=False,
+        sharex="row",
     )
-    for ax, metric in zip(axes[0], metrics, strict=True):
-        rows = boot[boot["metric"] == metric].set_index("group").reindex(groups)
-        y = np.arange(len(groups))[::-1]
-        delta = rows["delta"].to_numpy(dtype=float)
-        err = np.vstack(
-            [
-                delta - rows["ci_low"].to_numpy(dtype=float),
-                rows["ci_high"].to_numpy(dtype=float) - delta,
-            ]
+    for i, metric in enumerate(metrics):
+        spec = METRICS[metric]
+        rows = boot[boot["metric"] == metric].set_index("group")
+        lo = float(np.nanmin(rows["ci_low"].to_numpy(dtype=float)))
+        hi = float(np.nanmax(rows["ci_high"].to_numpy(dtype=float)))
+        span = max(hi, 0.0) - min(lo, 0.0) or 1e-12
+        xmin, xmax = min(lo, 0.0) - 0.08 * span, max(hi, 0.0) + 0.08 * span
+        for j, group in enumerate(groups):
+            ax = axes[i][j]
+            ax.set_yticks([])
+            ax.axvline(0, color="black", lw=0.8)
+            if spec.higher_is_better:
+                ax.axvspan(0, xmax, color=BETTER_SHADE, lw=0)
+            else:
+                ax.axvspan(xmin, 0, color=BETTER_SHADE, lw=0)
+            ax.set_xlim(xmin, xmax)
+            ax.tick_params(axis="x", labelsize=7)
+            if group not in rows.index:
+                continue
+            r = rows.loc[group]
+            d, a, b = float(r["delta"]), float(r["ci_low"]), float(r["ci_high"])
+            verdict = verdict_of(metric, a, b, flips.get((metric, group), 0))
+            color = COLORS[verdict]
+            if verdict != "inside the noise" and not spec.better(d):
+                color = WORSE
+            ax.errorbar([d], [0], xerr=[[d - a], [b - d]], fmt="o", color=color, capsize=3, ms=5)
+            ax.set_ylim(-1, 1)
+            if i == 0:
+                ax.set_title(group, fontsize=10)
+        arrow = "better →" if spec.higher_is_better else "← better"
+        axes[i][0].set_ylabel(
+            f"{spec.label}\n({arrow})", rotation=0, ha="right", va="center", fontsize=9
         )
-        ax.errorbar(delta, y, xerr=np.abs(err), fmt="o", capsize=3)
-        ax.axvline(0, color="grey", lw=1, ls="--")
-        ax.set_yticks(y, groups)
-        ax.set_title(metric)
-        ax.set_xlabel("distilled - vanilla")
-    fig.suptitle(f"Paired bootstrap, {ci:.0%} percentile intervals")
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-
-
-def _coverage(plt, curves: dict[str, pd.DataFrame], path: str) -> None:
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for name, t in curves.items():
-        ok = t["n_kept"] > 0
-        ax.plot(t.loc[ok, "coverage"], t.loc[ok, "accuracy"], label=name)
-    ax.set(
-        xlabel="coverage (fraction kept at confidence >= t)",
-        ylabel="accuracy of kept",
-        xlim=(0, 1.01),
-        title="Coverage vs accuracy",
+    fig.suptitle(
+        f"Distilled - vanilla, paired bootstrap {ci:.0%} intervals\n"
+        "shaded: distilled better; green real, orange directional (few flips), "
+        "grey inside the noise, red vanilla better",
+        fontsize=9,
     )
-    ax.grid(alpha=0.3)
-    ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
 
-def _js_bars(plt, metrics: pd.DataFrame, path: str) -> None:
-    students = metrics[metrics["model"] != "teacher"]
-    models = list(dict.fromkeys(students["model"]))
-    groups = list(dict.fromkeys(students["group"]))
-    fig, ax = plt.subplots(figsize=(1.6 * len(groups) + 3, 4))
-    width = 0.8 / max(len(models), 1)
-    x = np.arange(len(groups))
-    for i, m in enumerate(models):
-        js = students[students["model"] == m].set_index("group").reindex(groups)["js"]
-        ax.bar(x + i * width, js.to_numpy(dtype=float), width=width, label=m)
-    ax.set_xticks(x + width * (len(models) - 1) / 2, groups)
-    ax.set(ylabel="JS divergence to teacher (nats)", title="JS to the teacher by tier")
-    ax.legend()
+def reliability(plt, tables: dict[str, pd.DataFrame], path: str) -> None:
+    """One column per model: reliability bars over a bin-count histogram."""
+    names = list(tables)
+    fig, axes = plt.subplots(
+        2,
+        len(names),
+        figsize=(3.0 * len(names) + 0.6, 4.6),
+        sharex=True,
+        sharey="row",
+        squeeze=False,
+        gridspec_kw={"height_ratios": [3, 1.3]},
+    )
+    max_count = max(float(t["count"].max()) for t in tables.values()) or 1.0
+    for j, name in enumerate(names):
+        t = tables[name]
+        top, bottom = axes[0][j], axes[1][j]
+        width = (t["hi"] - t["lo"]).to_numpy(dtype=float)
+        lo = t["lo"].to_numpy(dtype=float)
+        ok = (t["count"] > 0).to_numpy()
+        acc = t["accuracy"].to_numpy(dtype=float)
+        conf = t["confidence"].to_numpy(dtype=float)
+        top.bar(
+            lo[ok],
+            acc[ok],
+            width=width[ok],
+            align="edge",
+            color="C0",
+            alpha=0.75,
+            edgecolor="black",
+            lw=0.5,
+            label="accuracy",
+        )
+        top.plot([0, 1], [0, 1], "k--", lw=0.8, label="calibrated")
+        top.plot(conf[ok], acc[ok], "o", color="C3", ms=3, label="(mean conf, acc)")
+        n = float(t["count"].sum())
+        ece = float(np.nansum(np.abs(acc - conf) * t["count"].to_numpy(dtype=float)) / n)
+        top.set_title(f"{name}\nECE {ece:.3g}, n = {int(n)}", fontsize=10)
+        top.set_xlim(0, 1)
+        top.set_ylim(0, 1)
+        bottom.bar(
+            lo,
+            t["count"].to_numpy(dtype=float),
+            width=width,
+            align="edge",
+            color="grey",
+            edgecolor="black",
+            lw=0.5,
+        )
+        bottom.set_yscale("log")
+        bottom.set_ylim(0.8, max_count * 3)
+        bottom.set_xlabel("confidence (top-1 probability)")
+        if j == 0:
+            top.set_ylabel("accuracy")
+            bottom.set_ylabel("examples\nper bin")
+            top.legend(loc="upper left", fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def per_class_delta(plt, pc: pd.DataFrame, path: str) -> None:
+    """Horizontal bars of F1(distilled) - F1(vanilla) per class of the tail."""
+    rows = pc[pc["tier"] == "tail"] if "tier" in pc.columns else pc
+    rows = rows[np.isfinite(rows["delta"].to_numpy(dtype=float))]
+    unchanged = int((rows["delta"] == 0).sum())
+    order = rows[rows["delta"] != 0].sort_values("delta")
+    n = max(len(order), 1)
+    fig, (ax, ax2) = plt.subplots(
+        1, 2, figsize=(7.0, 0.16 * n + 1.4), sharey=True, gridspec_kw={"width_ratios": [3, 1]}
+    )
+    y = np.arange(len(order))
+    delta = order["delta"].to_numpy(dtype=float)
+    ax.barh(y, delta, color=np.where(delta >= 0, COLORS["real"], WORSE), height=0.75)
+    ax.axvline(0, color="black", lw=0.8)
+    labels = [
+        f"{int(c)} (n={int(s)})" for c, s in zip(order["class"], order["support"], strict=True)
+    ]
+    ax.set_yticks(y, labels, fontsize=6)
+    ax.set_xlabel("F1 distilled - F1 vanilla")
+    what = "tail class" if "tier" in pc.columns else "class"
+    ax.set_title(
+        f"F1 change per {what} (n = validation examples);\n"
+        f"{unchanged} {what}es with no change not shown",
+        fontsize=9,
+    )
+    if "f1_teacher" in order.columns:
+        ax2.barh(y, order["f1_teacher"].to_numpy(dtype=float), color="grey", height=0.75)
+        ax2.set_xlim(0, 1)
+        ax2.set_xlabel("teacher F1")
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def coverage_by_tier(plt, curves: pd.DataFrame, path: str) -> None:
+    """Accuracy of the kept examples against the fraction kept, per group."""
+    groups = list(dict.fromkeys(curves["group"]))
+    cols = min(len(groups), 4)
+    rows_n = math.ceil(len(groups) / cols)
+    fig, axes = plt.subplots(
+        rows_n, cols, figsize=(2.8 * cols + 0.4, 2.8 * rows_n + 0.4), sharey=True, squeeze=False
+    )
+    for k, group in enumerate(groups):
+        ax = axes[k // cols][k % cols]
+        g = curves[curves["group"] == group]
+        for name in dict.fromkeys(g["model"]):
+            t = g[(g["model"] == name) & (g["n_kept"] > 0)]
+            ax.plot(t["coverage"], t["accuracy"], label=name, lw=1.4)
+        ax.set_title(group, fontsize=10)
+        ax.set_xlim(0, 1.01)
+        ax.set_xlabel("coverage")
+        ax.grid(alpha=0.3)
+        if k % cols == 0:
+            ax.set_ylabel("accuracy of kept")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Selective prediction per tier (keep confidence >= t)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
