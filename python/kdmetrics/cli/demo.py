@@ -53,6 +53,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-resamples", type=int, default=None, help="bootstrap resamples")
     p.add_argument("--threads", type=int, default=None, help="PyTorch threads while training")
     p.add_argument(
+        "--no-compress",
+        dest="compress",
+        action="store_false",
+        default=None,
+        help="skip quantizing/pruning the students and the compare step",
+    )
+    p.add_argument(
         "--quiet",
         action="store_true",
         help="no training progress (a bar on a terminal, plain lines otherwise)",

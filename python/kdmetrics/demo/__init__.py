@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kdmetrics.io.output import mark_output_folder
+
 # The generated task has this many classes; the validation set must hold
 # every one of them at least once.
 N_CLASSES = 113
@@ -49,6 +51,7 @@ class DemoConfig:
     alpha: float = 0.7
     n_resamples: int = 10_000
     threads: int = 1
+    compress: bool = True  # int8 / int4 / pruned variants of both students, then compare
 
     def validate(self) -> None:
         """Every argument checked at once, before anything is created; a
@@ -102,10 +105,14 @@ def _default_out() -> str:
 
 
 def check_out(out: str | None) -> str:
-    """The absolute output folder; an error if it exists and is not empty."""
-    out_dir = os.path.abspath(out) if out else _default_out()
-    if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
-        raise ValueError(f"{out_dir}: exists and is not empty; choose another --out")
+    """The absolute output folder, checked by the output-folder rules
+    (``kdmetrics.io.output``): a new or empty folder, never the current
+    directory or one of its ancestors."""
+    from kdmetrics.io.output import OutputFolderError, check_output_folder
+
+    out_dir = check_output_folder("demo", out) if out else _default_out()
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        raise OutputFolderError(f"demo: {out_dir}: exists and is not empty; choose another --out")
     return out_dir
 
 
@@ -165,6 +172,7 @@ def _run(c: DemoConfig, out_dir: str, progress: bool) -> str:
     work = os.path.join(out_dir, "training")  # checkpoints and prediction files
     report_dir = os.path.join(out_dir, "report")
     os.makedirs(work, exist_ok=True)
+    mark_output_folder(out_dir, "demo")
 
     def config_for(name: str, loss: str, epochs: int) -> kd.TrainConfig:
         return kd.TrainConfig(
@@ -202,6 +210,7 @@ def _run(c: DemoConfig, out_dir: str, progress: bool) -> str:
     torch.manual_seed(c.seed + 1)
     init = kd.MLP(n_in, k, hidden=c.student_hidden).state_dict()
     paths = {}
+    students = {}
     for name, loss in (("vanilla", "vanilla"), ("distilled", "kd")):
         student = kd.MLP(n_in, k, hidden=c.student_hidden)
         student.load_state_dict(init)
@@ -215,6 +224,7 @@ def _run(c: DemoConfig, out_dir: str, progress: bool) -> str:
             teachers=None if loss == "vanilla" else [store],
         )
         paths[name] = str(res.predictions_path)
+        students[name] = res.model
 
     say(f"report ({c.n_resamples} paired bootstrap resamples)")
     # Tiers from the generator's training counts, whatever metadata train() stored.
@@ -239,9 +249,31 @@ def _run(c: DemoConfig, out_dir: str, progress: bool) -> str:
             "are optimistic; a real study reports a held-out test split.",
         )
     write_report(report, report_dir)
+    compression = None
+    if c.compress:
+        from kdmetrics.demo.compress import compress_and_compare
+
+        say("compressing both students (int8 dynamic, int4 weight-only, 50 % pruned)")
+        compression = compress_and_compare(
+            students,
+            task.x_val,
+            task.y_val,
+            task.tier_of_class,
+            os.path.join(out_dir, "compress"),
+            n_resamples=c.n_resamples,
+            seed=c.seed,
+            say=say,
+        )
     say(f"done; report in {report_dir}, prediction files in {work}")
     print()
     print(findings_text(report), flush=True)
+    if compression is not None:
+        print()
+        print("== Compression (compare: every variant against vanilla_fp32) ==")
+        for line in compression.extra_findings:
+            print(f"- {line}")
+        where = os.path.join(out_dir, "compress", "compare")
+        print(f"Full comparison, Pareto plots and constraint tables: {where}")
     return out_dir
 
 

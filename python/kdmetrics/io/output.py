@@ -139,7 +139,8 @@ def _sibling(target: str, kind: str) -> str:
     return os.path.join(parent, f".{base}{kind}{os.getpid()}-{secrets.token_hex(4)}")
 
 
-def _mark(folder: str, func: str) -> None:
+def mark_output_folder(folder: str, func: str) -> None:
+    """Marks ``folder`` as written by kdmetrics (for commands that fill a folder in place)."""
     with open(os.path.join(folder, MARKER), "w") as f:
         f.write(f"written by kdmetrics {func}; safe for kdmetrics to replace\n")
 
@@ -158,7 +159,7 @@ def write_output_folder(
     tmp = _sibling(target, _TMP)
     os.mkdir(tmp)  # mode 0o777 minus the umask, unlike mkdtemp's 0o700
     try:
-        _mark(tmp, func)
+        mark_output_folder(tmp, func)
         write(tmp)
         if os.path.lexists(target):
             # Empty folder, or one of ours (checked above): move it aside, put
