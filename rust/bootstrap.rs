@@ -358,47 +358,36 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 impl Paired {
     pub fn new(input: &PairedInput<'_>) -> Result<Self, KernelError> {
-        const F: &str = "paired_bootstrap";
         let n = input.labels.len();
         let k = input.n_classes;
         if n < 2 {
             return Err(KernelError::Invalid {
-                func: F,
                 message: format!("need at least 2 examples, got {n}"),
             });
         }
         if n as u64 >= 1 << 32 {
             return Err(KernelError::Invalid {
-                func: F,
                 message: format!("at most 2^32 - 1 examples, got {n}"),
             });
         }
         if input.n_tiers == 0 || input.n_bins == 0 || input.n_bins > 65535 || k == 0 {
             return Err(KernelError::Invalid {
-                func: F,
                 message: "n_tiers and n_classes must be >= 1, n_bins in [1, 65535]".into(),
             });
         }
-        check_labels(F, "labels", input.labels, k)?;
+        check_labels("labels", input.labels, k)?;
         for (m, name) in [(0, "preds_a"), (1, "preds_b")] {
-            check_len(
-                F,
-                &format!("{name} length vs labels"),
-                n,
-                input.preds[m].len(),
-            )?;
-            check_labels(F, name, input.preds[m], k)?;
+            check_len(&format!("{name} length vs labels"), n, input.preds[m].len())?;
+            check_labels(name, input.preds[m], k)?;
         }
         check_len(
-            F,
             "tier_of_class length vs n_classes",
             k,
             input.class_tier.len(),
         )?;
-        check_labels(F, "tier_of_class", input.class_tier, input.n_tiers)?;
+        check_labels("tier_of_class", input.class_tier, input.n_tiers)?;
         if input.metrics.is_empty() {
             return Err(KernelError::Empty {
-                func: F,
                 what: "metrics".into(),
             });
         }
@@ -487,11 +476,10 @@ impl Paired {
                 continue;
             }
             let v = values.ok_or_else(|| KernelError::Invalid {
-                func: F,
                 message: format!("{metric:?} needs per-example values of both models"),
             })?;
             for (m, name) in [(0, "values of A"), (1, "values of B")] {
-                check_len(F, &format!("{metric:?} {name} vs labels"), n, v[m].len())?;
+                check_len(&format!("{metric:?} {name} vs labels"), n, v[m].len())?;
             }
             let mut vals = [Vec::with_capacity(n), Vec::with_capacity(n)];
             let mut bins = [Vec::with_capacity(n), Vec::with_capacity(n)];
@@ -504,7 +492,6 @@ impl Paired {
                     }
                     if !(0.0..=1.0).contains(&x) {
                         return Err(KernelError::Invalid {
-                            func: F,
                             message: format!("confidence[{j}] = {x} is not in [0, 1]"),
                         });
                     }
@@ -783,12 +770,11 @@ impl Paired {
         let mut weights = vec![0u32; self.n];
         for (r, idx) in indices.iter().enumerate() {
             weights.fill(0);
-            for &j in idx {
+            for (pos, &j) in idx.iter().enumerate() {
                 if j >= self.n {
                     return Err(KernelError::OutOfRange {
-                        func: "bootstrap_eval",
-                        what: format!("indices row {r}"),
-                        index: r,
+                        what: format!("indices[{r}]"),
+                        index: pos,
                         value: j as i64,
                         bound: self.n,
                     });

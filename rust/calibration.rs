@@ -41,16 +41,14 @@ impl BinSums {
     }
 }
 
-fn check_inputs(func: &'static str, conf: &[f64], correct: &[bool]) -> Result<(), KernelError> {
+fn check_inputs(conf: &[f64], correct: &[bool]) -> Result<(), KernelError> {
     check_len(
-        func,
         "correct length vs confidence length",
         conf.len(),
         correct.len(),
     )?;
     if let Some(i) = conf.iter().position(|c| !(0.0..=1.0).contains(c)) {
         return Err(KernelError::Invalid {
-            func,
             message: format!("confidence[{i}] = {} is not in [0, 1]", conf[i]),
         });
     }
@@ -68,11 +66,9 @@ pub fn bin_by_edges(
     edges: &[f64],
     right_closed: bool,
 ) -> Result<BinSums, KernelError> {
-    const F: &str = "bin_by_edges";
-    check_inputs(F, conf, correct)?;
+    check_inputs(conf, correct)?;
     if edges.len() < 2 || edges.windows(2).any(|w| w[0] >= w[1]) {
         return Err(KernelError::Invalid {
-            func: F,
             message: "edges must be at least 2 strictly increasing values".into(),
         });
     }
@@ -114,11 +110,9 @@ pub fn bin_equal_mass(
     correct: &[bool],
     n_bins: usize,
 ) -> Result<(BinSums, Vec<(f64, f64)>), KernelError> {
-    const F: &str = "bin_equal_mass";
-    check_inputs(F, conf, correct)?;
+    check_inputs(conf, correct)?;
     if n_bins == 0 {
         return Err(KernelError::Invalid {
-            func: F,
             message: "n_bins must be >= 1".into(),
         });
     }

@@ -17,15 +17,9 @@ pub fn confusion_counts(
     preds: &[i64],
     n_classes: usize,
 ) -> Result<ConfusionCounts, KernelError> {
-    const F: &str = "confusion_counts";
-    check_len(
-        F,
-        "preds length vs labels length",
-        labels.len(),
-        preds.len(),
-    )?;
-    check_labels(F, "labels", labels, n_classes)?;
-    check_labels(F, "preds", preds, n_classes)?;
+    check_len("preds length vs labels length", labels.len(), preds.len())?;
+    check_labels("labels", labels, n_classes)?;
+    check_labels("preds", preds, n_classes)?;
     let mut out = ConfusionCounts {
         tp: vec![0; n_classes],
         fp: vec![0; n_classes],

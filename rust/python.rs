@@ -10,7 +10,7 @@ use numpy::{
     dtype, Element, IntoPyArray, PyArray1, PyArray2, PyArrayDescrMethods, PyArrayMethods,
     PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use rayon::ThreadPool;
 
@@ -23,10 +23,35 @@ use crate::groups::group_sums;
 use crate::softmax::{example_stats, predict, Input};
 use crate::temperature::nll_curve;
 
+// The classes are defined once, in Python (`kdmetrics/errors.py`), so that
+// Python-side checks raise the very same classes with keyword attributes.
+pyo3::import_exception!(kdmetrics.errors, ShapeError);
+pyo3::import_exception!(kdmetrics.errors, NonFiniteError);
+pyo3::import_exception!(kdmetrics.errors, OutOfRangeError);
+pyo3::import_exception!(kdmetrics.errors, InvalidArgumentError);
+
+/// The one place a kernel error becomes a Python exception.
 impl From<KernelError> for PyErr {
     fn from(e: KernelError) -> PyErr {
-        PyValueError::new_err(e.to_string())
+        let msg = e.to_string();
+        match e {
+            KernelError::LengthMismatch { .. } | KernelError::Empty { .. } => {
+                ShapeError::new_err(msg)
+            }
+            KernelError::OutOfRange {
+                index,
+                value,
+                bound,
+                ..
+            } => OutOfRangeError::new_err((msg, index, value, bound)),
+            KernelError::NonFinite { row, col, .. } => NonFiniteError::new_err((msg, row, col)),
+            KernelError::Invalid { .. } => InvalidArgumentError::new_err(msg),
+        }
     }
+}
+
+fn invalid(message: impl Into<String>) -> PyErr {
+    KernelError::invalid(message).into()
 }
 
 /// The pool every kernel runs on, rebuilt in a forked child (whose copy of the
@@ -53,7 +78,7 @@ fn pool() -> PyResult<Arc<ThreadPool>> {
     let built = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| PyValueError::new_err(format!("cannot start threads: {e}")))?;
+        .map_err(|e| invalid(format!("cannot start threads: {e}")))?;
     let pool = Arc::new(built);
     *guard = Some(Pool {
         pid,
@@ -319,15 +344,12 @@ fn paired_problem(
     n_bins: usize,
 ) -> PyResult<Paired> {
     if metrics.len() != values.len() {
-        return Err(PyValueError::new_err(
-            "paired_bootstrap: one values entry per metric",
-        ));
+        return Err(invalid("one values entry per metric"));
     }
     let mut ms = Vec::with_capacity(metrics.len());
     for (name, v) in metrics.iter().zip(values) {
-        let metric = Metric::parse(name).ok_or_else(|| {
-            PyValueError::new_err(format!("paired_bootstrap: unknown metric {name:?}"))
-        })?;
+        let metric =
+            Metric::parse(name).ok_or_else(|| invalid(format!("unknown metric {name:?}")))?;
         let v = match v {
             Some((a, b)) => Some([a.as_slice()?, b.as_slice()?]),
             None => None,
@@ -390,8 +412,7 @@ fn paired_bootstrap_py<'py>(
         Ok((deltas, problem.full(), accel))
     })?;
     let shape = |r: usize, c: usize, v: Vec<f64>| {
-        numpy::ndarray::Array2::from_shape_vec((r, c), v)
-            .map_err(|e| PyValueError::new_err(e.to_string()))
+        numpy::ndarray::Array2::from_shape_vec((r, c), v).map_err(|e| invalid(e.to_string()))
     };
     Ok((
         shape(count, ns, deltas)?.into_pyarray(py),
@@ -430,9 +451,7 @@ fn bootstrap_eval_py<'py>(
     )?;
     let idx = indices.as_array();
     if idx.iter().any(|&j| j < 0) {
-        return Err(PyValueError::new_err(
-            "bootstrap_eval: indices must be >= 0",
-        ));
+        return Err(invalid("indices must be >= 0"));
     }
     let rows: Vec<Vec<usize>> = idx
         .rows()
@@ -442,7 +461,7 @@ fn bootstrap_eval_py<'py>(
     let ns = problem.n_stats();
     let out = run(py, || problem.eval_indices(&rows))?;
     let arr = numpy::ndarray::Array3::from_shape_vec((rows.len(), ns, 2), out)
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        .map_err(|e| invalid(e.to_string()))?;
     Ok(arr.into_pyarray(py))
 }
 
@@ -457,7 +476,7 @@ fn bootstrap_indices_py(
     count: usize,
 ) -> PyResult<Bound<'_, PyArray1<i64>>> {
     if n == 0 {
-        return Err(PyValueError::new_err("bootstrap_indices: n must be >= 1"));
+        return Err(invalid("n must be >= 1"));
     }
     let v: Vec<i64> = resample_indices(n, seed, i, count)
         .into_iter()
@@ -468,6 +487,7 @@ fn bootstrap_indices_py(
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(example_stats_py, m)?)?;

@@ -3,7 +3,10 @@
 import numpy as np
 import numpy.typing as npt
 
+__version__: str
+
 __all__ = [
+    "__version__",
     "bin_by_edges",
     "bootstrap_eval",
     "bootstrap_indices",

@@ -1,18 +1,26 @@
 """Input checks shared by the public functions.
 
-Every check raises ``ValueError`` that names the function, the argument, what
-was expected and what came. Nothing is copied unless it must be (labels are
-made int64; logits are passed to Rust as they are, strided or not).
+Every check raises a :mod:`kdmetrics.errors` class (all ``ValueError``
+subclasses) whose message names the function, the argument, what was expected
+and what came. Nothing is copied unless it must be (labels are made int64;
+big-endian floats are byte-swapped; logits are otherwise passed to Rust as they
+are, strided or not).
 """
 
 from __future__ import annotations
 
+import math
 import numbers
-import re
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
+
+from kdmetrics.errors import (
+    InvalidArgumentError,
+    NonFiniteError,
+    OutOfRangeError,
+    ShapeError,
+)
 
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
@@ -20,20 +28,28 @@ FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 # significant digits, so 113 rounded entries can drift by ~1e-2.
 PROBS_ATOL = {np.dtype(np.float16): 1e-2, np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-4}
 
-T = TypeVar("T")
+# Largest class count / bin count / resample count a kernel accepts: far above
+# any real use, low enough that the per-class or per-bin buffers always fit.
+MAX_CLASSES = 1 << 24
+MAX_BINS = 1 << 24
 
 
 def labels_array(func: str, labels: Any, name: str = "labels") -> np.ndarray:
     """A 1-D int64 array of class indices (not yet range-checked)."""
     arr = np.asarray(labels)
     if arr.ndim != 1:
-        raise ValueError(f"{func}: {name} must be 1-D, got shape {arr.shape}")
+        raise ShapeError(f"{func}: {name} must be 1-D, got shape {arr.shape}")
     if arr.shape[0] == 0:
-        raise ValueError(f"{func}: {name} is empty")
+        raise ShapeError(f"{func}: {name} is empty")
     if arr.dtype.kind not in "iu":
-        raise ValueError(f"{func}: {name} must be integer class indices, got dtype {arr.dtype}")
+        raise InvalidArgumentError(
+            f"{func}: {name} must be integer class indices, got dtype {arr.dtype}"
+        )
     if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"{func}: {name} has values too large for class indices")
+        i = int(np.argmax(arr > np.iinfo(np.int64).max))
+        raise OutOfRangeError(
+            f"{func}: {name} has values too large for class indices", i, int(arr[i]), None
+        )
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
@@ -41,33 +57,56 @@ def check_label_range(func: str, labels: np.ndarray, n_classes: int, name: str =
     bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
     if bad.size:
         i = int(bad[0])
-        raise ValueError(
+        raise OutOfRangeError(
             f"{func}: {name}[{i}] = {int(labels[i])} is out of range [0, {n_classes}) "
-            f"({bad.size} out-of-range value(s))"
+            f"({bad.size} out-of-range value(s))",
+            i,
+            int(labels[i]),
+            int(n_classes),
         )
+
+
+def n_classes_of(func: str, *arrays: np.ndarray, names: tuple[str, ...] = ("labels",)) -> int:
+    """``max + 1`` over 1-D class-index arrays, refused above :data:`MAX_CLASSES`
+    (raw ids such as ``10**12`` are not class indices; pass ``n_classes``)."""
+    k = 0
+    for arr, name in zip(arrays, names, strict=True):
+        top = int(arr.max())
+        if top >= MAX_CLASSES:
+            i = int(np.argmax(arr))
+            raise OutOfRangeError(
+                f"{func}: {name}[{i}] = {top} is too large for a class index (at most "
+                f"{MAX_CLASSES - 1}); labels must be indices 0..K-1, not raw ids",
+                i,
+                top,
+                MAX_CLASSES,
+            )
+        k = max(k, top + 1)
+    return k
 
 
 def scores_array(func: str, scores: Any, name: str = "logits") -> np.ndarray:
-    """A 2-D float16/32/64 array with >= 1 row and >= 2 columns, not copied."""
+    """A 2-D float16/32/64 array with >= 1 row and >= 2 columns, not copied
+    (except a big-endian array, which is byte-swapped to native order)."""
     arr = np.asarray(scores)
+    if arr.dtype.kind == "f" and not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype not in FLOAT_DTYPES:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {name} must be float16, float32 or float64, got dtype {arr.dtype}"
         )
     if arr.ndim != 2:
-        raise ValueError(f"{func}: {name} must be 2-D (examples x classes), got shape {arr.shape}")
+        raise ShapeError(f"{func}: {name} must be 2-D (examples x classes), got shape {arr.shape}")
     if arr.shape[0] == 0:
-        raise ValueError(f"{func}: {name} has no rows")
+        raise ShapeError(f"{func}: {name} has no rows")
     if arr.shape[1] < 2:
-        raise ValueError(f"{func}: {name} must have at least 2 classes, got {arr.shape[1]}")
-    if not arr.dtype.isnative:
-        arr = arr.astype(arr.dtype.newbyteorder("="))
+        raise ShapeError(f"{func}: {name} must have at least 2 classes, got {arr.shape[1]}")
     return arr
 
 
 def check_rows(func: str, n_expected: int, arr_name: str, n_got: int, ref_name: str) -> None:
     if n_expected != n_got:
-        raise ValueError(f"{func}: {ref_name} has {n_expected} rows but {arr_name} has {n_got}")
+        raise ShapeError(f"{func}: {ref_name} has {n_expected} rows but {arr_name} has {n_got}")
 
 
 def labels_and_scores(
@@ -80,49 +119,82 @@ def labels_and_scores(
     return y, z
 
 
-def check_temperature(func: str, temperature: Any) -> float:
+def check_float(
+    func: str,
+    name: str,
+    value: Any,
+    *,
+    positive: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float:
+    """A finite real number (bools, strings and None refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidArgumentError(f"{func}: {name} must be a number, got {value!r}")
     try:
-        t = float(temperature)
-    except (TypeError, ValueError):
-        raise ValueError(f"{func}: temperature must be a number, got {temperature!r}") from None
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidArgumentError(f"{func}: {name} must be a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise InvalidArgumentError(f"{func}: {name} must be finite, got {value!r}")
+    if positive and not v > 0:
+        raise InvalidArgumentError(f"{func}: {name} must be > 0, got {value!r}")
+    if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
+        raise InvalidArgumentError(
+            f"{func}: {name} must be in [{minimum}, {maximum}], got {value!r}"
+        )
+    return v
+
+
+def check_temperature(func: str, temperature: Any) -> float:
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise InvalidArgumentError(f"{func}: temperature must be a number, got {temperature!r}")
+    t = float(temperature)
     if not (np.isfinite(t) and t > 0):
-        raise ValueError(f"{func}: temperature must be finite and > 0, got {temperature!r}")
+        raise InvalidArgumentError(
+            f"{func}: temperature must be finite and > 0, got {temperature!r}"
+        )
     return t
 
 
 def check_ci(func: str, ci: Any) -> float:
     """A confidence level strictly between 0 and 1."""
-    try:
-        c = float(ci)
-    except (TypeError, ValueError):
-        raise ValueError(f"{func}: ci must be a number in (0, 1), got {ci!r}") from None
+    if isinstance(ci, bool) or not isinstance(ci, numbers.Real):
+        raise InvalidArgumentError(f"{func}: ci must be a number in (0, 1), got {ci!r}")
+    c = float(ci)
     if not 0.0 < c < 1.0:
-        raise ValueError(f"{func}: ci must be in (0, 1), got {ci!r}")
+        raise InvalidArgumentError(f"{func}: ci must be in (0, 1), got {ci!r}")
     return c
 
 
 def check_int(
     func: str, name: str, value: Any, minimum: int = 0, maximum: int | None = None
 ) -> int:
-    """An integer in [minimum, maximum] (bools and floats refused)."""
+    """An integer in [minimum, maximum] (bools, floats, NaN and strings refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{func}: {name} must be an integer, got {value!r}")
+        raise InvalidArgumentError(f"{func}: {name} must be an integer, got {value!r}")
     value = int(value)
     if value < minimum or (maximum is not None and value > maximum):
         bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"{func}: {name} must be an integer {bound}, got {value!r}")
+        raise InvalidArgumentError(f"{func}: {name} must be an integer {bound}, got {value!r}")
     return value
+
+
+def check_bool(func: str, name: str, value: Any) -> bool:
+    """A flag: ``True``/``False`` (NumPy bools too); anything else refused."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise InvalidArgumentError(f"{func}: {name} must be True or False, got {value!r}")
+
+
+def check_n_bins(func: str, n_bins: Any) -> int:
+    """A bin count: an integer in ``[1, 2**24]``."""
+    return check_int(func, "n_bins", n_bins, 1, MAX_BINS)
 
 
 def check_n_resamples(func: str, n_resamples: Any) -> int:
     """A resample count: an integer >= 1 (bools refused)."""
-    if (
-        isinstance(n_resamples, bool)
-        or not isinstance(n_resamples, numbers.Integral)
-        or n_resamples < 1
-    ):
-        raise ValueError(f"{func}: n_resamples must be an integer >= 1, got {n_resamples!r}")
-    return int(n_resamples)
+    return check_int(func, "n_resamples", n_resamples, 1)
 
 
 def log_of_probs(func: str, probs: np.ndarray, name: str = "logits") -> np.ndarray:
@@ -133,12 +205,14 @@ def log_of_probs(func: str, probs: np.ndarray, name: str = "logits") -> np.ndarr
     """
     bad = ~np.isfinite(probs)
     if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise ValueError(f"{func}: {name} has a NaN or infinite value at row {r}, column {c}")
+        r, c = (int(v) for v in np.argwhere(bad)[0])
+        raise NonFiniteError(
+            f"{func}: {name} has a NaN or infinite value at row {r}, column {c}", r, c
+        )
     neg = probs < 0
     if neg.any():
         r, c = np.argwhere(neg)[0]
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {name} (probabilities) has a negative value {probs[r, c]} "
             f"at row {r}, column {c}"
         )
@@ -147,20 +221,9 @@ def log_of_probs(func: str, probs: np.ndarray, name: str = "logits") -> np.ndarr
     off = np.flatnonzero(np.abs(totals - 1.0) > atol)
     if off.size:
         r = int(off[0])
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {name} (probabilities) row {r} sums to {totals[r]}, not 1 "
             f"(tolerance {atol} for {probs.dtype}; {off.size} such rows)"
         )
     with np.errstate(divide="ignore"):
         return np.log(probs, dtype=np.float64)
-
-
-_PREFIX = re.compile(r"^[a-z_]+: ")
-
-
-def call_core(func: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Calls a Rust kernel and re-labels its errors with the public function name."""
-    try:
-        return fn(*args, **kwargs)
-    except ValueError as e:
-        raise ValueError(f"{func}: {_PREFIX.sub('', str(e), count=1)}") from None

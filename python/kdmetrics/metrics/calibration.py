@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 from kdmetrics import _kernels
-from kdmetrics._validation import call_core
 from kdmetrics.metrics.scoring import example_stats
 
 STRATEGIES = ("uniform", "quantile")
@@ -30,14 +29,10 @@ def bin_sums(
     ok = np.ascontiguousarray(correct, dtype=bool)
     if strategy == "uniform":
         edges = np.linspace(0.0, 1.0, n_bins + 1)
-        count, sum_conf, sum_ok = call_core(
-            func, _kernels.bin_by_edges, conf, ok, edges, bool(right)
-        )
+        count, sum_conf, sum_ok = _kernels.bin_by_edges(func, conf, ok, edges, bool(right))
         return count, sum_conf, sum_ok, edges[:-1], edges[1:]
     if strategy == "quantile":
-        (count, sum_conf, sum_ok), lo, hi = call_core(
-            func, _kernels.bin_equal_mass, conf, ok, n_bins
-        )
+        (count, sum_conf, sum_ok), lo, hi = _kernels.bin_equal_mass(func, conf, ok, n_bins)
         return count, sum_conf, sum_ok, lo, hi
     raise ValueError(f"{func}: strategy must be one of {STRATEGIES}, got {strategy!r}")
 

@@ -14,7 +14,6 @@ import pandas as pd
 
 from kdmetrics import _kernels
 from kdmetrics._validation import (
-    call_core,
     check_label_range,
     check_rows,
     labels_and_scores,
@@ -31,7 +30,7 @@ def predictions(func: str, labels: Any, logits_or_preds: Any, n_classes: int | N
         y, z = labels_and_scores(func, labels, arr)
         if n_classes is not None and n_classes != z.shape[1]:
             raise ValueError(f"{func}: n_classes={n_classes} but logits has {z.shape[1]} classes")
-        pred = call_core(func, _kernels.predict, z)
+        pred = _kernels.predict(func, z)
         return y, pred, z.shape[1]
     if arr.ndim != 1:
         raise ValueError(
@@ -53,7 +52,7 @@ def predictions(func: str, labels: Any, logits_or_preds: Any, n_classes: int | N
 def counts(func: str, labels: Any, logits_or_preds: Any, n_classes: int | None = None):
     """(tp, fp, fn) per class as int64 arrays, and the labels and predictions."""
     y, p, k = predictions(func, labels, logits_or_preds, n_classes)
-    tp, fp, fn = call_core(func, _kernels.confusion_counts, y, p, k)
+    tp, fp, fn = _kernels.confusion_counts(func, y, p, k)
     return tp, fp, fn, y, p
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from kdmetrics import _kernels
-from kdmetrics._validation import call_core, check_temperature, log_of_probs, scores_array
+from kdmetrics._validation import check_temperature, log_of_probs, scores_array
 
 
 def divergences(
@@ -31,9 +31,8 @@ def divergences(
         p = log_of_probs(func, p, names[0])
     if q_probs:
         q = log_of_probs(func, q, names[1])
-    return call_core(
+    return _kernels.divergences(
         func,
-        _kernels.divergences,
         p,
         q,
         t,

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from kdmetrics import _kernels
-from kdmetrics._validation import call_core, check_temperature, labels_and_scores, log_of_probs
+from kdmetrics._validation import check_temperature, labels_and_scores, log_of_probs
 
 
 class ExampleStats(NamedTuple):
@@ -46,8 +46,8 @@ def example_stats(
     y, z = labels_and_scores(func, labels, logits, name)
     if probs:
         z = log_of_probs(func, z, name)
-    pred, conf, nll_, brier_ = call_core(
-        func, _kernels.example_stats, z, y if scores else None, t, log_probs=bool(probs), name=name
+    pred, conf, nll_, brier_ = _kernels.example_stats(
+        func, z, y if scores else None, t, log_probs=bool(probs), name=name
     )
     return ExampleStats(y, pred, conf, nll_, brier_)
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from kdmetrics import _kernels
-from kdmetrics._validation import call_core, labels_and_scores, log_of_probs
+from kdmetrics._validation import labels_and_scores, log_of_probs
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def fit_temperature(
         z = log_of_probs(func, z)
 
     def curve(beta: float) -> tuple[float, float, float]:
-        return call_core(func, _kernels.nll_curve, z, y, beta, log_probs=bool(probs))
+        return _kernels.nll_curve(func, z, y, beta, log_probs=bool(probs))
 
     nll_before = curve(1.0)[0]
     lo, hi = 1.0 / t_hi, 1.0 / t_lo  # bracket in beta

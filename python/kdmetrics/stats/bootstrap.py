@@ -20,7 +20,6 @@ import pandas as pd
 
 from kdmetrics import _kernels
 from kdmetrics._validation import (
-    call_core,
     check_ci,
     check_label_range,
     check_rows,
@@ -78,7 +77,7 @@ def _model(
             s = example_stats(func, y, arr, name=name)
             return s.pred, s, arr.shape[1]
         _, z = labels_and_scores(func, y, arr, name)
-        return call_core(func, _kernels.predict, z, name), None, arr.shape[1]
+        return _kernels.predict(func, z, name), None, arr.shape[1]
     if arr.ndim != 1:
         raise ValueError(
             f"{func}: {name} must be 2-D logits or 1-D predicted classes, got shape {arr.shape}"
@@ -303,8 +302,8 @@ def paired_bootstrap(
     if method not in METHODS:
         raise ValueError(f"{func}: unknown method {method!r}; choose from {METHODS}")
     p = _prepare(func, labels, logits_a, logits_b, tier_of_class, metrics, reference_logits, n_bins)
-    deltas, full, accel = call_core(
-        func, _kernels.paired_bootstrap, *p.args, seed, start, n_resamples, method == "bca"
+    deltas, full, accel = _kernels.paired_bootstrap(
+        func, *p.args, seed, start, n_resamples, method == "bca"
     )
     estimate = full[:, 1] - full[:, 0]
     lo, hi = interval(deltas, estimate, ci, method, accel)
@@ -349,7 +348,7 @@ def paired_bootstrap(
 
 def resample_indices(n: int, seed: int, i: int) -> np.ndarray:
     """The N example indices drawn by resample ``i`` (for audits and tests)."""
-    return _kernels.bootstrap_indices(n, seed, i, n)
+    return _kernels.bootstrap_indices("resample_indices", n, seed, i, n)
 
 
 def eval_indices(
@@ -370,7 +369,7 @@ def eval_indices(
     func = "eval_indices"
     p = _prepare(func, labels, logits_a, logits_b, tier_of_class, metrics, reference_logits, n_bins)
     idx = np.ascontiguousarray(np.atleast_2d(indices), dtype=np.int64)
-    vals = call_core(func, _kernels.bootstrap_eval, *p.args, idx)
+    vals = _kernels.bootstrap_eval(func, *p.args, idx)
     n_groups = len(p.groups)
     rows = [
         (r, metric, group, vals[r, mi * n_groups + g, 0], vals[r, mi * n_groups + g, 1])
