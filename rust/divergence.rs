@@ -64,7 +64,8 @@ pub fn divergences<P: Logit, Q: Logit>(
 ) -> Result<Divergences, KernelError> {
     check_logits_shape(p_name, &p_logits)?;
     check_logits_shape(q_name, &q_logits)?;
-    check_inv_t(inv_t)?;
+    check_inv_t::<P::Work>(inv_t)?;
+    check_inv_t::<Q::Work>(inv_t)?;
     let (n, k) = p_logits.dim();
     check_len(
         &format!("{q_name} rows vs {p_name} rows"),

@@ -261,7 +261,7 @@ pub fn example_stats<T: Logit>(
     name: &str,
 ) -> Result<ExampleStats, KernelError> {
     check_logits_shape(name, &logits)?;
-    check_inv_t(inv_t)?;
+    check_inv_t::<T::Work>(inv_t)?;
     let (n, k) = logits.dim();
     if let Some(y) = labels {
         check_len(&format!("labels length vs {name} rows"), n, y.len())?;
@@ -360,12 +360,23 @@ fn sum_sq_f64(v: &[f32]) -> f64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
-/// A temperature must be finite and positive (checked as 1/T).
-pub fn check_inv_t(inv_t: f64) -> Result<(), KernelError> {
+/// A temperature must be finite and positive (checked as 1/T), and 1/T must
+/// fit the work type `W` rows are scaled in: float16/float32 logits are
+/// scaled in float32, where a 1/T above ~3.4e38 would become inf (and every
+/// probability NaN or 0), so such a temperature is refused, not computed.
+pub fn check_inv_t<W: Work>(inv_t: f64) -> Result<(), KernelError> {
     if !(inv_t.is_finite() && inv_t > 0.0) {
-        return Err(KernelError::Invalid {
-            message: format!("temperature must be finite and > 0, got {}", 1.0 / inv_t),
-        });
+        return Err(KernelError::invalid(format!(
+            "temperature must be finite and > 0, got {}",
+            1.0 / inv_t
+        )));
+    }
+    if !W::from_f64(inv_t).is_finite() {
+        return Err(KernelError::invalid(format!(
+            "temperature {:e} is too small for float16/float32 logits (1/T overflows \
+             float32); pass float64 logits for such temperatures",
+            1.0 / inv_t
+        )));
     }
     Ok(())
 }

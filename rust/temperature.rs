@@ -24,7 +24,7 @@ pub fn nll_curve<T: Logit>(
     name: &str,
 ) -> Result<NllCurve, KernelError> {
     check_logits_shape(name, &logits)?;
-    check_inv_t(beta)?;
+    check_inv_t::<T::Work>(beta)?;
     let (n, k) = logits.dim();
     check_len(&format!("labels length vs {name} rows"), n, labels.len())?;
     check_labels("labels", labels, k)?;

@@ -145,14 +145,50 @@ def group_sums(func: str, values: np.ndarray, groups: np.ndarray, n_groups: int)
         return GroupSumsOut(*_core.group_sums(values, groups, n_groups))
 
 
-def paired_bootstrap(func: str, *args: object) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    with named(func):
-        return _core.paired_bootstrap(*args)  # type: ignore[arg-type]
+class PairedProblem:
+    """A prepared paired bootstrap (``_core.PairedProblem``) whose errors name
+    the public function ``func``. Built once; resampled in ranges."""
 
+    def __init__(
+        self,
+        func: str,
+        labels: np.ndarray,
+        pred_a: np.ndarray,
+        pred_b: np.ndarray,
+        n_classes: int,
+        class_tier: np.ndarray,
+        n_tiers: int,
+        statistics: list[tuple[str, np.ndarray | None, np.ndarray | None]],
+        n_bins: int,
+    ) -> None:
+        self.func = func
+        with named(func):
+            self._core = _core.PairedProblem(
+                labels, pred_a, pred_b, n_classes, class_tier, n_tiers, statistics, n_bins
+            )
 
-def bootstrap_eval(func: str, *args: object) -> np.ndarray:
-    with named(func):
-        return _core.bootstrap_eval(*args)  # type: ignore[arg-type]
+    @property
+    def n_stats(self) -> int:
+        return self._core.n_stats
+
+    def deltas(self, seed: int, start: int, count: int) -> np.ndarray:
+        """Deltas B - A of resamples ``start .. start + count`` (count x n_stats)."""
+        with named(self.func):
+            return self._core.deltas(seed, start, count)
+
+    def full(self) -> np.ndarray:
+        """Values of A and B on the full data (n_stats x 2)."""
+        with named(self.func):
+            return self._core.full()
+
+    def jackknife_accel(self) -> np.ndarray:
+        with named(self.func):
+            return self._core.jackknife_accel()
+
+    def eval_indices(self, indices: np.ndarray) -> np.ndarray:
+        """Values of A and B (R x n_stats x 2) for explicit draws (rows of ``indices``)."""
+        with named(self.func):
+            return self._core.eval_indices(indices)
 
 
 def bootstrap_indices(func: str, n: int, seed: int, i: int, count: int) -> np.ndarray:
