@@ -211,6 +211,21 @@ def main() -> None:
         )
     print(table[["metric", "group", "a", "b", "delta", "ci_low", "ci_high"]].to_string(index=False))
 
+    # Chunking (for Ctrl-C and progress) vs one kernel call for all resamples:
+    # the same deltas, so the ratio is its whole cost. Interleaved, best of 7.
+    from kdmetrics.stats.bootstrap import _prepare, run_resamples
+
+    chunk_rows = []
+    for metrics in (("macro_f1",), five):
+        p = _prepare("bench", y, za, zb, tiers, metrics, None, 15)
+        t_one, t_chunked = np.inf, np.inf
+        for _ in range(7):
+            t_one = min(t_one, timed(lambda p=p: p.kernel.deltas(0, 0, R))[0])
+            t_chunked = min(
+                t_chunked, timed(lambda p=p: run_resamples("bench", p.kernel, 0, 0, R))[0]
+            )
+        chunk_rows.append((len(metrics), t_one, t_chunked))
+
     t_np, _ = timed(lambda: numpy_best(y, pa, pb, tiers, R), 1)
     t_sk, _ = timed(lambda: sklearn_loop(y, pa, pb, tiers, r_sklearn), 1)
     t_sk *= R / r_sklearn
@@ -245,6 +260,11 @@ def main() -> None:
     print(f"speed-up vs scipy BCa        : {t_sp_bca / t_f1_bca:8.1f}x   (target >= 35x)")
     print(f"speed-up vs sklearn loop     : {t_sk / t_f1:8.1f}x   (target >= 700x)")
     print(f"speed-up vs best NumPy       : {t_np / t_f1:8.1f}x   (target >= 7x)")
+    for n_metrics, t_one, t_chunked in chunk_rows:
+        print(
+            f"chunked / unchunked, {n_metrics} metric(s): {t_chunked / t_one:6.3f}   "
+            f"({t_chunked * 1e3:.1f} ms vs {t_one * 1e3:.1f} ms; target <= 1.02)"
+        )
     if reset:
         grow = rss1 - rss0
         print(f"peak RSS growth during the F1 run: {grow} KiB (deltas: {R * 4 * 8 // 1024} KiB)")

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from kdmetrics import _core
+from kdmetrics._validation import check_int
 from kdmetrics.errors import KdMetricsError
 
 __version__: str = _core.__version__
@@ -60,8 +61,6 @@ class GroupSumsOut(NamedTuple):
 def set_num_threads(n: int) -> None:
     """Sets the number of worker threads (0: one per CPU, or RAYON_NUM_THREADS).
     Results never depend on it."""
-    from kdmetrics._validation import check_int
-
     _core.set_num_threads(check_int("set_num_threads", "n", n, 0, 1 << 16))
 
 

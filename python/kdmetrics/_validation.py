@@ -189,7 +189,15 @@ def check_bool(func: str, name: str, value: Any) -> bool:
 
 def check_n_bins(func: str, n_bins: Any) -> int:
     """A bin count: an integer in ``[1, 2**24]``."""
-    return check_int(func, "n_bins", n_bins, 1, MAX_BINS)
+    if (
+        isinstance(n_bins, bool)
+        or not isinstance(n_bins, numbers.Integral)
+        or not 1 <= int(n_bins) <= MAX_BINS
+    ):
+        raise InvalidArgumentError(
+            f"{func}: n_bins must be a positive integer (at most {MAX_BINS}), got {n_bins!r}"
+        )
+    return int(n_bins)
 
 
 def check_n_resamples(func: str, n_resamples: Any) -> int:

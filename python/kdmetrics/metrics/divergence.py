@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from kdmetrics import _kernels
-from kdmetrics._validation import check_temperature, log_of_probs, scores_array
+from kdmetrics._validation import check_float, check_temperature, log_of_probs, scores_array
+from kdmetrics.errors import InvalidArgumentError, ShapeError
 
 
 def divergences(
@@ -24,7 +25,7 @@ def divergences(
     p = scores_array(func, p_logits, names[0])
     q = scores_array(func, q_logits, names[1])
     if p.shape != q.shape:
-        raise ValueError(
+        raise ShapeError(
             f"{func}: {names[0]} has shape {p.shape} but {names[1]} has shape {q.shape}"
         )
     if p_probs:
@@ -67,9 +68,9 @@ def kl_divergence(
 def _check_base(func: str, base: Any) -> float:
     if base is None:
         return 1.0
-    b = float(base)
-    if not (np.isfinite(b) and b > 0 and b != 1):
-        raise ValueError(
+    b = check_float(func, "base", base, positive=True)
+    if b == 1:
+        raise InvalidArgumentError(
             f"{func}: base must be None (nats) or a positive number != 1, got {base!r}"
         )
     return float(np.log(b))

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from kdmetrics import _kernels
-from kdmetrics._validation import labels_and_scores, log_of_probs
+from kdmetrics._validation import (
+    check_bool,
+    check_float,
+    check_int,
+    labels_and_scores,
+    log_of_probs,
+)
+from kdmetrics.errors import InvalidArgumentError
 
 
 @dataclass(frozen=True)
@@ -46,9 +54,25 @@ def fit_temperature(
     """
     func = "fit_temperature"
     y, z = labels_and_scores(func, labels, logits)
-    t_lo, t_hi = (float(b) for b in bounds)
-    if not (0 < t_lo < t_hi < np.inf):
-        raise ValueError(f"{func}: bounds must satisfy 0 < low < high < inf, got {bounds!r}")
+    if isinstance(bounds, str) or not isinstance(bounds, Sequence | np.ndarray) or len(bounds) != 2:
+        raise InvalidArgumentError(
+            f"{func}: bounds must be a pair (low, high) of temperatures, got {bounds!r}"
+        )
+    t_lo = check_float(func, "bounds[0]", bounds[0])
+    t_hi = check_float(func, "bounds[1]", bounds[1])
+    if not 0 < t_lo < t_hi:
+        raise InvalidArgumentError(
+            f"{func}: bounds must satisfy 0 < low < high < inf, got {bounds!r}"
+        )
+    if z.dtype != np.float64 and 1.0 / t_lo > float(np.finfo(np.float32).max):
+        # Rows of float16/32 logits are scaled in float32, where 1/T overflows.
+        raise InvalidArgumentError(
+            f"{func}: bounds[0] = {t_lo!r} is too small for {z.dtype} logits (1/T overflows "
+            "float32); raise it or pass float64 logits"
+        )
+    max_iter = check_int(func, "max_iter", max_iter, 1)
+    tol = check_float(func, "tol", tol, positive=True)
+    probs = check_bool(func, "probs", probs)
     if probs:
         z = log_of_probs(func, z)
 

@@ -295,7 +295,7 @@ def interval(
     func = "interval"
     ci = check_ci(func, ci)
     if method not in METHODS:
-        raise ValueError(f"{func}: unknown method {method!r}; choose from {METHODS}")
+        raise InvalidArgumentError(f"{func}: unknown method {method!r}; choose from {METHODS}")
     d = np.asarray(deltas, dtype=np.float64)
     est = np.asarray(estimate, dtype=np.float64)
     alpha = (1.0 - ci) / 2.0
@@ -311,7 +311,7 @@ def interval(
             return q[0], q[1]
         return 2 * est - q[1], 2 * est - q[0]
     if accel is None:
-        raise ValueError(f"{func}: method='bca' needs accel (the jackknife acceleration)")
+        raise InvalidArgumentError(f"{func}: method='bca' needs accel (the jackknife acceleration)")
     z_alpha = _NORMAL.inv_cdf(alpha)
     degenerate = []
     for s in range(n_stats):
