@@ -47,8 +47,6 @@ pub struct RowSoftmax {
     pub sum: f64,
 }
 
-impl RowSoftmax {}
-
 /// True when no value is NaN or infinite (vectorises: no early exit).
 #[inline(always)]
 fn all_finite<W: Work>(x: &[W]) -> bool {

@@ -120,7 +120,7 @@ impl Paired {
         for stat in &self.stats {
             if let Stat::Mean(mean) = stat {
                 if mean.by_cell {
-                    mean.from_cells(self, &s.cell_w, &mut s.tier_acc);
+                    mean.sweep_cells(self, &s.cell_w, &mut s.tier_acc);
                 }
             }
         }

@@ -84,7 +84,7 @@ impl Mean {
 
     /// Per-tier sums from cell draw counts (only for `by_cell`).
     #[inline(always)]
-    pub(super) fn from_cells(&self, p: &Paired, cell_w: &[u32], acc: &mut [f64]) {
+    pub(super) fn sweep_cells(&self, p: &Paired, cell_w: &[u32], acc: &mut [f64]) {
         for t in 0..p.n_tiers {
             let base = t * p.tier_slots + self.offset;
             acc[base] = 0.0;

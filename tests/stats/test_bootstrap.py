@@ -78,7 +78,7 @@ def test_xoshiro_reference_vector():
 
 
 def test_rng_golden_values():
-    # Pinned: also in rust/bootstrap.rs. Changing the stream changes every
+    # Pinned: also in rust/bootstrap/rng.rs. Changing the stream changes every
     # published interval, so this must fail loudly.
     assert resample_indices(1000, 0, 0)[:8].tolist() == [245, 25, 469, 405, 413, 324, 872, 437]
     assert resample_indices(6430, 42, 7)[:8].tolist() == [
