@@ -80,3 +80,20 @@ def test_version_comes_from_the_extension():
 
     assert km.__version__ == _core.__version__
     assert km.__version__.count(".") >= 2
+
+
+def test_bad_resample_index_names_its_position():
+    from kdmetrics.stats.bootstrap import eval_indices
+
+    y = np.array([0, 1, 1, 0, 2, 2])
+    z = np.eye(3)[[0, 1, 2, 0, 2, 1]]
+    idx = np.array([[0, 1, 2, 3, 4, 5], [5, 4, 9, 0, 0, 0]])
+    with pytest.raises(km.OutOfRangeError) as info:
+        eval_indices(y, z, z, idx, metrics=("accuracy",))
+    assert str(info.value) == "eval_indices: indices[1][2] = 9 is out of range [0, 6)"
+    assert (info.value.index, info.value.value, info.value.bound) == (2, 9, 6)
+    idx[0, 4] = -1
+    with pytest.raises(
+        km.OutOfRangeError, match=r"indices\[0\]\[4\] = -1 is out of range \[0, 6\)"
+    ):
+        eval_indices(y, z, z, idx, metrics=("accuracy",))

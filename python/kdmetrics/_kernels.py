@@ -163,7 +163,12 @@ class PairedProblem:
         self.func = func
         with named(func):
             self._core = _core.PairedProblem(
-                labels, pred_a, pred_b, n_classes, class_tier, n_tiers, statistics, n_bins
+                *(np.ascontiguousarray(v, dtype=np.int64) for v in (labels, pred_a, pred_b)),
+                n_classes,
+                np.ascontiguousarray(class_tier, dtype=np.int64),
+                n_tiers,
+                statistics,
+                n_bins,
             )
 
     @property

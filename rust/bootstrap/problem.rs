@@ -34,7 +34,9 @@ impl Stat {
 pub(super) struct Layout<'a> {
     pub(super) n: usize,
     pub(super) n_cells: usize,
+    pub(super) n_tiers: usize,
     pub(super) cell_of: &'a [u32],
+    pub(super) cell_tier: &'a [u32],
     /// Tier-sorted order: `order[q]` is the example at sorted position `q`.
     pub(super) order: &'a [u32],
 }
@@ -52,8 +54,6 @@ pub struct Paired {
     pub(super) n_groups: usize,
     pub(super) class_tier: Vec<u32>,
     pub(super) cells: Vec<Cell>,
-    /// Tier of each cell (of its label).
-    pub(super) cell_tier: Vec<u32>,
     /// Per model and confusion slot (tp, fn, fp of each class; CSR) the cells
     /// that add to it, so the counts are gathered sums, not scattered adds.
     pub(super) slot_start: [Vec<u32>; 2],
@@ -201,10 +201,13 @@ impl Paired {
         let (cells, cell_of) = build_cells(input);
         let (slot_start, slot_cells) = build_slot_index(&cells, k);
         let (order, pos_of, tier_range) = tier_order(&ex_tier, n_tiers);
+        let cell_tier: Vec<u32> = cells.iter().map(|c| class_tier[c.y as usize]).collect();
         let layout = Layout {
             n,
             n_cells: cells.len(),
+            n_tiers,
             cell_of: &cell_of,
+            cell_tier: &cell_tier,
             order: &order,
         };
 
@@ -246,7 +249,6 @@ impl Paired {
             Stat::Binned(_) => true,
         });
         let has_f1 = stats.iter().any(|s| matches!(s, Stat::MacroF1));
-        let cell_tier = cells.iter().map(|c| class_tier[c.y as usize]).collect();
         Ok(Paired {
             n,
             k,
@@ -259,7 +261,6 @@ impl Paired {
                 Vec::new()
             },
             cells,
-            cell_tier,
             slot_start,
             slot_cells,
             cell_of,
@@ -272,6 +273,11 @@ impl Paired {
             per_example,
             has_f1,
         })
+    }
+
+    /// Number of examples N.
+    pub fn n_examples(&self) -> usize {
+        self.n
     }
 
     /// Number of statistics (statistic, group) per resample.

@@ -17,6 +17,11 @@ pub(super) struct Mean {
     /// `by_cell`: the value of each cell; otherwise each example's value in
     /// tier-sorted order.
     pub(super) vals: [Vec<f64>; 2],
+    /// `by_cell` only, per model: the cells with a non-zero value grouped by
+    /// tier (tier `t` is `terms[start[t]..start[t + 1]]`), so a resample's
+    /// sums are short gathers without branches.
+    terms: [Vec<(u32, f64)>; 2],
+    term_start: [Vec<usize>; 2],
 }
 
 /// The value of each cell when every example of the cell has that value and
@@ -55,10 +60,23 @@ impl Mean {
             cell_values(values[0], layout),
             cell_values(values[1], layout),
         ) {
+            let (mut terms, mut term_start) = ([vec![], vec![]], [vec![0], vec![0]]);
+            for (m, v) in [&a, &b].into_iter().enumerate() {
+                for t in 0..layout.n_tiers as u32 {
+                    terms[m].extend(
+                        (0..layout.n_cells)
+                            .filter(|&c| layout.cell_tier[c] == t && v[c] != 0.0)
+                            .map(|c| (c as u32, v[c])),
+                    );
+                    term_start[m].push(terms[m].len());
+                }
+            }
             return Ok(Mean {
                 offset,
                 by_cell: true,
                 vals: [a, b],
+                terms,
+                term_start,
             });
         }
         let sorted =
@@ -67,6 +85,8 @@ impl Mean {
             offset,
             by_cell: false,
             vals: [sorted(values[0]), sorted(values[1])],
+            terms: [vec![], vec![]],
+            term_start: [vec![], vec![]],
         })
     }
 
@@ -85,18 +105,15 @@ impl Mean {
     /// Per-tier sums from cell draw counts (only for `by_cell`).
     #[inline(always)]
     pub(super) fn sweep_cells(&self, p: &Paired, cell_w: &[u32], acc: &mut [f64]) {
-        for t in 0..p.n_tiers {
-            let base = t * p.tier_slots + self.offset;
-            acc[base] = 0.0;
-            acc[base + 1] = 0.0;
-        }
-        for (c, &w) in cell_w[..p.cells.len()].iter().enumerate() {
-            if w == 0 {
-                continue;
-            }
-            let base = p.cell_tier[c] as usize * p.tier_slots + self.offset;
-            for m in 0..2 {
-                acc[base + m] += w as f64 * self.vals[m][c];
+        for m in 0..2 {
+            let start = &self.term_start[m];
+            for t in 0..p.n_tiers {
+                let terms = &self.terms[m][start[t]..start[t + 1]];
+                let sum = terms
+                    .iter()
+                    .map(|&(c, v)| cell_w[c as usize] as f64 * v)
+                    .sum::<f64>();
+                acc[t * p.tier_slots + self.offset + m] = sum;
             }
         }
     }

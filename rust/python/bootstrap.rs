@@ -131,7 +131,7 @@ impl PairedProblem {
                 what: format!("indices[{r}]"),
                 index: pos,
                 value: j,
-                bound: self.inner.n_stats().max(1),
+                bound: self.inner.n_examples(),
             }
             .into());
         }
