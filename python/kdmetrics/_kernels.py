@@ -163,7 +163,9 @@ class PairedProblem:
         self.func = func
         with named(func):
             self._core = _core.PairedProblem(
-                *(np.ascontiguousarray(v, dtype=np.int64) for v in (labels, pred_a, pred_b)),
+                np.ascontiguousarray(labels, dtype=np.int64),
+                np.ascontiguousarray(pred_a, dtype=np.int64),
+                np.ascontiguousarray(pred_b, dtype=np.int64),
                 n_classes,
                 np.ascontiguousarray(class_tier, dtype=np.int64),
                 n_tiers,
