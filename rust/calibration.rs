@@ -1,7 +1,7 @@
 //! Binned top-1 calibration: per-bin counts and sums for ECE and reliability
 //! diagrams, with equal-width (given edges) or equal-mass bins.
 
-use crate::error::{check_len, KernelError};
+use crate::error::{check_len, try_zeros, KernelError};
 
 /// Sufficient statistics of each bin; ECE and the reliability table follow.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -12,12 +12,13 @@ pub struct BinSums {
 }
 
 impl BinSums {
-    fn zeros(n_bins: usize) -> Self {
-        BinSums {
-            count: vec![0; n_bins],
-            sum_conf: vec![0.0; n_bins],
-            sum_correct: vec![0.0; n_bins],
-        }
+    /// Empty bins; an error, not an abort, when they do not fit in memory.
+    fn zeros(n_bins: usize) -> Result<Self, KernelError> {
+        Ok(BinSums {
+            count: try_zeros("bins", n_bins)?,
+            sum_conf: try_zeros("bins", n_bins)?,
+            sum_correct: try_zeros("bins", n_bins)?,
+        })
     }
 
     fn add(&mut self, b: usize, conf: f64, correct: bool) {
@@ -26,8 +27,10 @@ impl BinSums {
         self.sum_correct[b] += correct as u8 as f64;
     }
 
-    /// `sum_b |B_b|/n * |acc(B_b) - conf(B_b)|`.
-    pub fn ece(&self) -> f64 {
+    /// `sum_b |B_b|/n * |acc(B_b) - conf(B_b)|` (Python computes ECE from
+    /// the sums; this checks them in tests).
+    #[cfg(test)]
+    fn ece(&self) -> f64 {
         let n: u64 = self.count.iter().sum();
         if n == 0 {
             return f64::NAN;
@@ -41,16 +44,14 @@ impl BinSums {
     }
 }
 
-fn check_inputs(func: &'static str, conf: &[f64], correct: &[bool]) -> Result<(), KernelError> {
+fn check_inputs(conf: &[f64], correct: &[bool]) -> Result<(), KernelError> {
     check_len(
-        func,
         "correct length vs confidence length",
         conf.len(),
         correct.len(),
     )?;
     if let Some(i) = conf.iter().position(|c| !(0.0..=1.0).contains(c)) {
         return Err(KernelError::Invalid {
-            func,
             message: format!("confidence[{i}] = {} is not in [0, 1]", conf[i]),
         });
     }
@@ -68,16 +69,14 @@ pub fn bin_by_edges(
     edges: &[f64],
     right_closed: bool,
 ) -> Result<BinSums, KernelError> {
-    const F: &str = "bin_by_edges";
-    check_inputs(F, conf, correct)?;
+    check_inputs(conf, correct)?;
     if edges.len() < 2 || edges.windows(2).any(|w| w[0] >= w[1]) {
         return Err(KernelError::Invalid {
-            func: F,
             message: "edges must be at least 2 strictly increasing values".into(),
         });
     }
     let n_bins = edges.len() - 1;
-    let mut sums = BinSums::zeros(n_bins);
+    let mut sums = BinSums::zeros(n_bins)?;
     let (lo, hi) = (edges[0], edges[n_bins]);
     for (&c, &ok) in conf.iter().zip(correct) {
         // Guess the bin as if the edges were uniform, then step to the exact
@@ -114,22 +113,22 @@ pub fn bin_equal_mass(
     correct: &[bool],
     n_bins: usize,
 ) -> Result<(BinSums, Vec<(f64, f64)>), KernelError> {
-    const F: &str = "bin_equal_mass";
-    check_inputs(F, conf, correct)?;
+    check_inputs(conf, correct)?;
     if n_bins == 0 {
         return Err(KernelError::Invalid {
-            func: F,
             message: "n_bins must be >= 1".into(),
         });
     }
     let n = conf.len();
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| conf[a].total_cmp(&conf[b]).then(a.cmp(&b)));
-    let mut sums = BinSums::zeros(n_bins);
-    let mut ranges = vec![(f64::NAN, f64::NAN); n_bins];
+    let mut sums = BinSums::zeros(n_bins)?;
+    let mut ranges = try_zeros::<(f64, f64)>("bins", n_bins)?;
+    ranges.fill((f64::NAN, f64::NAN));
     for b in 0..n_bins {
-        let lo = b * n / n_bins;
-        let hi = (b + 1) * n / n_bins;
+        // In u128: b * n cannot overflow.
+        let at = |b: usize| (b as u128 * n as u128 / n_bins as u128) as usize;
+        let (lo, hi) = (at(b), at(b + 1));
         for &i in &order[lo..hi] {
             sums.add(b, conf[i], correct[i]);
         }

@@ -1,6 +1,6 @@
 //! Confusion counts per class: the sufficient statistics of accuracy and F1.
 
-use crate::error::{check_labels, check_len, KernelError};
+use crate::error::{check_labels, check_len, try_zeros, KernelError};
 
 /// Per-class true positives, false positives and false negatives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,19 +17,13 @@ pub fn confusion_counts(
     preds: &[i64],
     n_classes: usize,
 ) -> Result<ConfusionCounts, KernelError> {
-    const F: &str = "confusion_counts";
-    check_len(
-        F,
-        "preds length vs labels length",
-        labels.len(),
-        preds.len(),
-    )?;
-    check_labels(F, "labels", labels, n_classes)?;
-    check_labels(F, "preds", preds, n_classes)?;
+    check_len("preds length vs labels length", labels.len(), preds.len())?;
+    check_labels("labels", labels, n_classes)?;
+    check_labels("preds", preds, n_classes)?;
     let mut out = ConfusionCounts {
-        tp: vec![0; n_classes],
-        fp: vec![0; n_classes],
-        fn_: vec![0; n_classes],
+        tp: try_zeros("n_classes", n_classes)?,
+        fp: try_zeros("n_classes", n_classes)?,
+        fn_: try_zeros("n_classes", n_classes)?,
     };
     for (&y, &p) in labels.iter().zip(preds) {
         if y == p {

@@ -62,19 +62,17 @@ pub fn divergences<P: Logit, Q: Logit>(
     q_input: Input,
     (p_name, q_name): (&str, &str),
 ) -> Result<Divergences, KernelError> {
-    const F: &str = "divergence";
-    check_logits_shape(F, p_name, &p_logits)?;
-    check_logits_shape(F, q_name, &q_logits)?;
-    check_inv_t(F, inv_t)?;
+    check_logits_shape(p_name, &p_logits)?;
+    check_logits_shape(q_name, &q_logits)?;
+    check_inv_t::<P::Work>(inv_t)?;
+    check_inv_t::<Q::Work>(inv_t)?;
     let (n, k) = p_logits.dim();
     check_len(
-        F,
         &format!("{q_name} rows vs {p_name} rows"),
         n,
         q_logits.nrows(),
     )?;
     check_len(
-        F,
         &format!("{q_name} classes vs {p_name} classes"),
         k,
         q_logits.ncols(),
@@ -85,7 +83,6 @@ pub fn divergences<P: Logit, Q: Logit>(
         #[inline(always)]
         |i, sc| {
             let (rp, px) = prepare_row(
-                F,
                 p_name,
                 i,
                 p_logits.row(i),
@@ -95,7 +92,6 @@ pub fn divergences<P: Logit, Q: Logit>(
                 &mut sc.p.e,
             )?;
             let (rq, qx) = prepare_row(
-                F,
                 q_name,
                 i,
                 q_logits.row(i),

@@ -1,4 +1,6 @@
-//! One error type for every kernel; the bindings turn it into `ValueError`.
+//! One error type for every kernel. It does not know which public function
+//! called the kernel: the Python layer prefixes that name. The bindings map
+//! each variant to its own Python exception class (`rust/python/errors.rs`).
 
 use std::fmt;
 
@@ -6,16 +8,15 @@ use std::fmt;
 pub enum KernelError {
     /// Two inputs that must describe the same examples (or classes) differ in length.
     LengthMismatch {
-        func: &'static str,
         what: String,
         expected: usize,
         got: usize,
     },
     /// An input that must not be empty is.
-    Empty { func: &'static str, what: String },
-    /// A label (or prediction / group id) outside `[0, bound)`.
+    Empty { what: String },
+    /// A label (or prediction / group id) outside `[0, bound)`; `index` is
+    /// its position within `what`.
     OutOfRange {
-        func: &'static str,
         what: String,
         index: usize,
         value: i64,
@@ -23,45 +24,42 @@ pub enum KernelError {
     },
     /// NaN or +-inf where only finite values make sense.
     NonFinite {
-        func: &'static str,
         what: String,
         row: usize,
         col: usize,
     },
-    /// Any other invalid argument.
-    Invalid { func: &'static str, message: String },
+    /// Any other invalid argument (including sizes too large to allocate).
+    Invalid { message: String },
+}
+
+impl KernelError {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        KernelError::Invalid {
+            message: message.into(),
+        }
+    }
 }
 
 impl fmt::Display for KernelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KernelError::LengthMismatch {
-                func,
                 what,
                 expected,
                 got,
-            } => write!(f, "{func}: {what}: expected {expected}, got {got}"),
-            KernelError::Empty { func, what } => write!(f, "{func}: {what} is empty"),
+            } => write!(f, "{what}: expected {expected}, got {got}"),
+            KernelError::Empty { what } => write!(f, "{what} is empty"),
             KernelError::OutOfRange {
-                func,
                 what,
                 index,
                 value,
                 bound,
-            } => write!(
+            } => write!(f, "{what}[{index}] = {value} is out of range [0, {bound})"),
+            KernelError::NonFinite { what, row, col } => write!(
                 f,
-                "{func}: {what}[{index}] = {value} is out of range [0, {bound})"
+                "{what} has a NaN or infinite value at row {row}, column {col}"
             ),
-            KernelError::NonFinite {
-                func,
-                what,
-                row,
-                col,
-            } => write!(
-                f,
-                "{func}: {what} has a NaN or infinite value at row {row}, column {col}"
-            ),
-            KernelError::Invalid { func, message } => write!(f, "{func}: {message}"),
+            KernelError::Invalid { message } => f.write_str(message),
         }
     }
 }
@@ -69,16 +67,10 @@ impl fmt::Display for KernelError {
 impl std::error::Error for KernelError {}
 
 /// Checks that every label lies in `[0, n_classes)`.
-pub fn check_labels(
-    func: &'static str,
-    what: &str,
-    labels: &[i64],
-    n_classes: usize,
-) -> Result<(), KernelError> {
+pub fn check_labels(what: &str, labels: &[i64], n_classes: usize) -> Result<(), KernelError> {
     for (index, &value) in labels.iter().enumerate() {
         if value < 0 || value as u64 >= n_classes as u64 {
             return Err(KernelError::OutOfRange {
-                func,
                 what: what.to_string(),
                 index,
                 value,
@@ -90,19 +82,27 @@ pub fn check_labels(
 }
 
 /// Checks `got == expected` for two lengths that must agree.
-pub fn check_len(
-    func: &'static str,
-    what: &str,
-    expected: usize,
-    got: usize,
-) -> Result<(), KernelError> {
+pub fn check_len(what: &str, expected: usize, got: usize) -> Result<(), KernelError> {
     if expected != got {
         return Err(KernelError::LengthMismatch {
-            func,
             what: what.to_string(),
             expected,
             got,
         });
     }
     Ok(())
+}
+
+/// A zero-filled vector of `len` elements, or an error (never an abort) when
+/// the memory cannot be had.
+pub fn try_zeros<T: Clone + Default>(what: &str, len: usize) -> Result<Vec<T>, KernelError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| {
+        KernelError::invalid(format!(
+            "{what}: cannot allocate {len} elements of {} bytes",
+            std::mem::size_of::<T>()
+        ))
+    })?;
+    v.resize(len, T::default());
+    Ok(v)
 }

@@ -103,8 +103,10 @@ pub fn has_avx2_fma() -> bool {
 /// Both paths run the same operations in the same order: Rust never fuses a
 /// multiply and an add on its own, and `mul_add` is fused on every path (in
 /// software without FMA hardware, slowly but exactly), so the results are
-/// bit-identical.
-pub fn exp_inplace(v: &mut [f32]) {
+/// bit-identical. (The kernels fuse exp into their row passes; this whole-slice
+/// form checks the SIMD path in tests.)
+#[cfg(test)]
+fn exp_inplace(v: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
@@ -113,6 +115,7 @@ pub fn exp_inplace(v: &mut [f32]) {
     exp_inplace_generic(v)
 }
 
+#[cfg(test)]
 #[inline(always)]
 fn exp_inplace_generic(v: &mut [f32]) {
     for x in v.iter_mut() {
@@ -120,7 +123,7 @@ fn exp_inplace_generic(v: &mut [f32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(test, target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn exp_inplace_avx2(v: &mut [f32]) {
     exp_inplace_generic(v)

@@ -9,14 +9,8 @@ pub fn group_sums(
     groups: &[i64],
     n_groups: usize,
 ) -> Result<(Vec<f64>, Vec<u64>), KernelError> {
-    const F: &str = "group_sums";
-    check_len(
-        F,
-        "groups length vs values length",
-        values.len(),
-        groups.len(),
-    )?;
-    check_labels(F, "groups", groups, n_groups)?;
+    check_len("groups length vs values length", values.len(), groups.len())?;
+    check_labels("groups", groups, n_groups)?;
     let mut sums = vec![0.0; n_groups];
     let mut counts = vec![0u64; n_groups];
     for (&v, &g) in values.iter().zip(groups) {

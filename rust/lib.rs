@@ -4,25 +4,35 @@
 //! [`Logit`]), works row by row with per-element `exp`/`ln` in float32 and
 //! float64 accumulation, and is parallel over rows with rayon. Per-row results
 //! are collected in row order and reduced sequentially, so the answer does not
-//! depend on the thread count. The PyO3 bindings live in `python.rs` behind the
+//! depend on the thread count. The PyO3 bindings live in `python/` behind the
 //! `python` feature.
+//!
+//! Modules are private; the kernel API is re-exported below.
 
+#![deny(dead_code)]
 // Index loops over several equal-length slices read more clearly than zips.
 #![allow(clippy::needless_range_loop)]
 
-pub mod bootstrap;
-pub mod calibration;
-pub mod confusion;
-pub mod divergence;
-pub mod error;
-pub mod fastmath;
-pub mod groups;
-pub mod logit;
-pub mod softmax;
-pub mod temperature;
+mod bootstrap;
+mod calibration;
+mod confusion;
+mod divergence;
+mod error;
+mod fastmath;
+mod groups;
+mod logit;
+mod softmax;
+mod temperature;
 
 #[cfg(feature = "python")]
 mod python;
 
+pub use bootstrap::{resample_indices, Paired, PairedInput, Statistic};
+pub use calibration::{bin_by_edges, bin_equal_mass, BinSums};
+pub use confusion::{confusion_counts, ConfusionCounts};
+pub use divergence::{divergences, Divergences};
 pub use error::KernelError;
+pub use groups::group_sums;
 pub use logit::Logit;
+pub use softmax::{example_stats, predict, ExampleStats, Input};
+pub use temperature::{nll_curve, NllCurve};

@@ -47,8 +47,6 @@ pub struct RowSoftmax {
     pub sum: f64,
 }
 
-impl RowSoftmax {}
-
 /// True when no value is NaN or infinite (vectorises: no early exit).
 #[inline(always)]
 fn all_finite<W: Work>(x: &[W]) -> bool {
@@ -118,7 +116,6 @@ pub fn sum_f64(v: &[f32]) -> f64 {
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn prepare_row<'a, T: Logit>(
-    func: &'static str,
     what: &str,
     i: usize,
     row: ArrayView1<'a, T>,
@@ -141,7 +138,6 @@ pub fn prepare_row<'a, T: Logit>(
     if !ok {
         let col = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
         return Err(KernelError::NonFinite {
-            func,
             what: what.to_string(),
             row: i,
             col,
@@ -223,20 +219,14 @@ where
 }
 
 /// Checks the shape of a logits array: at least one row and two classes.
-pub fn check_logits_shape<T>(
-    func: &'static str,
-    what: &str,
-    logits: &ArrayView2<'_, T>,
-) -> Result<(), KernelError> {
+pub fn check_logits_shape<T>(what: &str, logits: &ArrayView2<'_, T>) -> Result<(), KernelError> {
     if logits.nrows() == 0 {
         return Err(KernelError::Empty {
-            func,
             what: format!("{what} (no rows)"),
         });
     }
     if logits.ncols() < 2 {
         return Err(KernelError::Invalid {
-            func,
             message: format!(
                 "{what} must have at least 2 classes (columns), got {}",
                 logits.ncols()
@@ -268,29 +258,19 @@ pub fn example_stats<T: Logit>(
     input: Input,
     name: &str,
 ) -> Result<ExampleStats, KernelError> {
-    const F: &str = "example_stats";
-    check_logits_shape(F, name, &logits)?;
-    check_inv_t(F, inv_t)?;
+    check_logits_shape(name, &logits)?;
+    check_inv_t::<T::Work>(inv_t)?;
     let (n, k) = logits.dim();
     if let Some(y) = labels {
-        check_len(F, &format!("labels length vs {name} rows"), n, y.len())?;
-        check_labels(F, "labels", y, k)?;
+        check_len(&format!("labels length vs {name} rows"), n, y.len())?;
+        check_labels("labels", y, k)?;
     }
     let rows = par_rows(
         n,
         || RowBuf::<T::Work>::new(k),
         #[inline(always)]
         |i, buf| {
-            let (r, x) = prepare_row(
-                F,
-                name,
-                i,
-                logits.row(i),
-                input,
-                inv_t,
-                &mut buf.x,
-                &mut buf.e,
-            )?;
+            let (r, x) = prepare_row(name, i, logits.row(i), input, inv_t, &mut buf.x, &mut buf.e)?;
             let conf = 1.0 / r.sum;
             let scored = labels.map(|y| {
                 let y = y[i] as usize;
@@ -339,8 +319,7 @@ pub fn sum4(v: &[f64]) -> f64 {
 /// Predicted class of every row (argmax, ties to the lowest index), after the
 /// same finiteness check as every other kernel; no exponentials needed.
 pub fn predict<T: Logit>(logits: ArrayView2<'_, T>, name: &str) -> Result<Vec<i64>, KernelError> {
-    const F: &str = "predict";
-    check_logits_shape(F, name, &logits)?;
+    check_logits_shape(name, &logits)?;
     let k = logits.ncols();
     par_rows(
         logits.nrows(),
@@ -351,7 +330,6 @@ pub fn predict<T: Logit>(logits: ArrayView2<'_, T>, name: &str) -> Result<Vec<i6
             if !all_finite(x) {
                 let col = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
                 return Err(KernelError::NonFinite {
-                    func: F,
                     what: name.to_string(),
                     row: i,
                     col,
@@ -380,13 +358,23 @@ fn sum_sq_f64(v: &[f32]) -> f64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
-/// A temperature must be finite and positive (checked as 1/T).
-pub fn check_inv_t(func: &'static str, inv_t: f64) -> Result<(), KernelError> {
+/// A temperature must be finite and positive (checked as 1/T), and 1/T must
+/// fit the work type `W` rows are scaled in: float16/float32 logits are
+/// scaled in float32, where a 1/T above ~3.4e38 would become inf (and every
+/// probability NaN or 0), so such a temperature is refused, not computed.
+pub fn check_inv_t<W: Work>(inv_t: f64) -> Result<(), KernelError> {
     if !(inv_t.is_finite() && inv_t > 0.0) {
-        return Err(KernelError::Invalid {
-            func,
-            message: format!("temperature must be finite and > 0, got {}", 1.0 / inv_t),
-        });
+        return Err(KernelError::invalid(format!(
+            "temperature must be finite and > 0, got {}",
+            1.0 / inv_t
+        )));
+    }
+    if !W::from_f64(inv_t).is_finite() {
+        return Err(KernelError::invalid(format!(
+            "temperature {:e} is too small for float16/float32 logits (1/T overflows \
+             float32); pass float64 logits for such temperatures",
+            1.0 / inv_t
+        )));
     }
     Ok(())
 }

@@ -23,27 +23,17 @@ pub fn nll_curve<T: Logit>(
     input: Input,
     name: &str,
 ) -> Result<NllCurve, KernelError> {
-    const F: &str = "nll_curve";
-    check_logits_shape(F, name, &logits)?;
-    check_inv_t(F, beta)?;
+    check_logits_shape(name, &logits)?;
+    check_inv_t::<T::Work>(beta)?;
     let (n, k) = logits.dim();
-    check_len(F, &format!("labels length vs {name} rows"), n, labels.len())?;
-    check_labels(F, "labels", labels, k)?;
+    check_len(&format!("labels length vs {name} rows"), n, labels.len())?;
+    check_labels("labels", labels, k)?;
     let rows = par_rows(
         n,
         || RowBuf::<T::Work>::new(k),
         #[inline(always)]
         |i, buf| {
-            let (r, x) = prepare_row(
-                F,
-                name,
-                i,
-                logits.row(i),
-                input,
-                beta,
-                &mut buf.x,
-                &mut buf.e,
-            )?;
+            let (r, x) = prepare_row(name, i, logits.row(i), input, beta, &mut buf.x, &mut buf.e)?;
             let y = labels[i] as usize;
             // Work with d_k = x_k - max (zero-probability entries have d = -inf
             // and weight 0: skip them).

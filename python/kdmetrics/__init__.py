@@ -9,8 +9,17 @@ torch.
 """
 
 from kdmetrics._arrays import ProbabilitiesAsLogitsWarning
+from kdmetrics._kernels import __version__ as __version__
 from kdmetrics._kernels import get_num_threads, set_num_threads
 from kdmetrics.comparison import Comparison, compare
+from kdmetrics.errors import (
+    AlignmentError,
+    InvalidArgumentError,
+    KdMetricsError,
+    NonFiniteError,
+    OutOfRangeError,
+    ShapeError,
+)
 from kdmetrics.io.predictions import (
     Predictions,
     check_aligned,
@@ -38,9 +47,13 @@ from kdmetrics.stats.bootstrap import paired_bootstrap
 from kdmetrics.stats.seeds import SeedComparison, compare_seeds
 from kdmetrics.tiers import TIER_NAMES, tiers_from_counts
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "AlignmentError",
+    "InvalidArgumentError",
+    "KdMetricsError",
+    "NonFiniteError",
+    "OutOfRangeError",
+    "ShapeError",
     "TIER_NAMES",
     "Predictions",
     "ProbabilitiesAsLogitsWarning",

@@ -37,6 +37,13 @@ from typing import Any
 
 import numpy as np
 
+from kdmetrics.errors import (
+    InvalidArgumentError,
+    KdMetricsError,
+    NonFiniteError,
+    ShapeError,
+)
+
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 # How far a row of probabilities may sum from 1, by dtype: float16 holds ~3
@@ -113,7 +120,7 @@ def _tensor_to_numpy(func: str, t: Any, name: str) -> np.ndarray:
     try:
         return t.resolve_conj().resolve_neg().numpy()
     except (TypeError, RuntimeError) as e:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {name}: cannot read a torch tensor of dtype {t.dtype} ({e})"
         ) from None
 
@@ -131,11 +138,11 @@ def _float_dtype(arr: np.ndarray) -> bool:
 
 def check_scores_shape(func: str, shape: tuple[int, ...], name: str) -> None:
     if len(shape) != 2:
-        raise ValueError(f"{func}: {name} must be 2-D (examples x classes), got shape {shape}")
+        raise ShapeError(f"{func}: {name} must be 2-D (examples x classes), got shape {shape}")
     if shape[0] == 0:
-        raise ValueError(f"{func}: {name} has no rows")
+        raise ShapeError(f"{func}: {name} has no rows")
     if shape[1] < 2:
-        raise ValueError(f"{func}: {name} must have at least 2 classes, got {shape[1]}")
+        raise ShapeError(f"{func}: {name} must have at least 2 classes, got {shape[1]}")
 
 
 def scores_array(func: str, scores: Any, name: str = "logits") -> np.ndarray:
@@ -143,7 +150,7 @@ def scores_array(func: str, scores: Any, name: str = "logits") -> np.ndarray:
     (except a byte swap, or a tensor that is not a host float16/32/64 one)."""
     arr = as_array(func, scores, name)
     if not _float_dtype(arr):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {name} must be float16, float32 or float64, got dtype {arr.dtype}"
         )
     check_scores_shape(func, arr.shape, name)
@@ -176,7 +183,7 @@ class Rows:
                 "torch.float32",
                 "torch.float64",
             ):
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{func}: {name} must be a float16, bfloat16, float32 or float64 tensor, "
                     f"got {t.dtype}"
                 )
@@ -216,8 +223,8 @@ def shape_of(func: str, scores: Any, name: str = "logits") -> tuple[int, ...]:
     return tuple(np.shape(scores))
 
 
-def _probs_error(func: str, name: str, msg: str) -> ValueError:
-    return ValueError(f"{func}: {name} (probabilities) {msg}")
+def _probs_error(func: str, name: str, msg: str) -> InvalidArgumentError:
+    return InvalidArgumentError(f"{func}: {name} (probabilities) {msg}")
 
 
 def _off_rows(block: np.ndarray, atol: float) -> np.ndarray:
@@ -231,8 +238,10 @@ def _check_probs_block(
     """Finite, >= 0, rows summing to 1; ``w`` is ``block`` in float64."""
     if not np.isfinite(w).all():
         r, c = np.argwhere(~np.isfinite(w))[0]
-        raise ValueError(
-            f"{func}: {name} has a NaN or infinite value at row {r + offset}, column {c}"
+        raise NonFiniteError(
+            f"{func}: {name} has a NaN or infinite value at row {r + offset}, column {c}",
+            int(r + offset),
+            int(c),
         )
     neg = w < 0
     if neg.any():
@@ -286,8 +295,10 @@ def check_finite(func: str, scores: np.ndarray, name: str = "logits") -> None:
         b = scores[start : start + step]
         if not np.isfinite(b).all():
             r, c = np.argwhere(~np.isfinite(b))[0]
-            raise ValueError(
-                f"{func}: {name} has a NaN or infinite value at row {r + start}, column {c}"
+            raise NonFiniteError(
+                f"{func}: {name} has a NaN or infinite value at row {r + start}, column {c}",
+                int(r + start),
+                int(c),
             )
 
 
@@ -351,6 +362,15 @@ def _shift_rows(message: str, offset: int) -> str:
     return _ROW.sub(lambda m: f"at row {int(m.group(1)) + offset}", message)
 
 
+def shifted(e: KdMetricsError, offset: int) -> KdMetricsError:
+    """The same error for a block that starts at row ``offset``: the row in
+    its message and its ``row`` attribute count from the start of the input."""
+    out = type(e)(_shift_rows(e.message, offset), *e._values())
+    if isinstance(out, NonFiniteError) and out.row is not None:
+        out.row += offset
+    return out
+
+
 def per_row(
     func: str,
     inputs: Sequence[tuple[Rows, bool]],
@@ -383,8 +403,8 @@ def per_row(
             blocks.append(b)
         try:
             res = call(slice(start, stop), *blocks)
-        except ValueError as e:
-            raise ValueError(_shift_rows(str(e), start)) from None
+        except KdMetricsError as e:
+            raise shifted(e, start) from None
         del blocks
         if outs is None:
             outs = [
@@ -441,8 +461,8 @@ class RepeatedPasses:
                     b = log_probs_block(self.func, b, rows.name, rows.dtype_name, start)
             try:
                 res = np.asarray(call(slice(start, stop), b), dtype=np.float64)
-            except ValueError as e:
-                raise ValueError(_shift_rows(str(e), start)) from None
+            except KdMetricsError as e:
+                raise shifted(e, start) from None
             total = res * (stop - start) if total is None else total + res * (stop - start)
         self.validated = True
         assert total is not None

@@ -1,11 +1,15 @@
-# Type stubs for the Rust extension (rust/python.rs). Checked with
+# Type stubs for the Rust extension (rust/python/). Checked with
 # `python -m mypy.stubtest kdmetrics._core`.
+from typing import final
+
 import numpy as np
 import numpy.typing as npt
 
+__version__: str
+
 __all__ = [
+    "__version__",
     "bin_by_edges",
-    "bootstrap_eval",
     "bootstrap_indices",
     "bin_equal_mass",
     "confusion_counts",
@@ -14,7 +18,7 @@ __all__ = [
     "get_num_threads",
     "group_sums",
     "nll_curve",
-    "paired_bootstrap",
+    "PairedProblem",
     "predict",
     "set_num_threads",
 ]
@@ -69,31 +73,27 @@ def bin_equal_mass(
 def group_sums(
     values: npt.NDArray[np.float64], groups: npt.NDArray[np.int64], n_groups: int
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64]]: ...
-def paired_bootstrap(
-    labels: npt.NDArray[np.int64],
-    pred_a: npt.NDArray[np.int64],
-    pred_b: npt.NDArray[np.int64],
-    n_classes: int,
-    class_tier: npt.NDArray[np.int64],
-    n_tiers: int,
-    metrics: list[str],
-    values: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None],
-    n_bins: int,
-    seed: int,
-    start: int,
-    count: int,
-    jackknife: bool,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64] | None]: ...
-def bootstrap_eval(
-    labels: npt.NDArray[np.int64],
-    pred_a: npt.NDArray[np.int64],
-    pred_b: npt.NDArray[np.int64],
-    n_classes: int,
-    class_tier: npt.NDArray[np.int64],
-    n_tiers: int,
-    metrics: list[str],
-    values: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None],
-    n_bins: int,
-    indices: npt.NDArray[np.int64],
-) -> npt.NDArray[np.float64]: ...
+
+@final
+class PairedProblem:
+    def __new__(
+        cls,
+        labels: npt.NDArray[np.int64],
+        pred_a: npt.NDArray[np.int64],
+        pred_b: npt.NDArray[np.int64],
+        n_classes: int,
+        class_tier: npt.NDArray[np.int64],
+        n_tiers: int,
+        statistics: list[
+            tuple[str, npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]
+        ],
+        n_bins: int,
+    ) -> PairedProblem: ...
+    @property
+    def n_stats(self) -> int: ...
+    def deltas(self, seed: int, start: int, count: int) -> npt.NDArray[np.float64]: ...
+    def full(self) -> npt.NDArray[np.float64]: ...
+    def jackknife_accel(self) -> npt.NDArray[np.float64]: ...
+    def eval_indices(self, indices: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]: ...
+
 def bootstrap_indices(n: int, seed: int, i: int, count: int) -> npt.NDArray[np.int64]: ...

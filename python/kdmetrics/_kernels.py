@@ -3,38 +3,200 @@
 Every other module calls the kernels through this module, so the boundary
 (what crosses it, which errors come back) is visible in one place. Callers
 hand over arrays that ``_validation`` has already checked.
+
+Each wrapper takes the public function's name first: a kernel does not know
+who called it, so its errors (:mod:`kdmetrics.errors` classes) come back
+without a name, and :func:`named` prefixes it, keeping class and attributes.
 """
 
 from __future__ import annotations
 
-from kdmetrics._core import (
-    bin_by_edges,
-    bin_equal_mass,
-    bootstrap_eval,
-    bootstrap_indices,
-    confusion_counts,
-    divergences,
-    example_stats,
-    get_num_threads,
-    group_sums,
-    nll_curve,
-    paired_bootstrap,
-    predict,
-    set_num_threads,
-)
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NamedTuple
 
-__all__ = [
-    "bin_by_edges",
-    "bin_equal_mass",
-    "bootstrap_eval",
-    "bootstrap_indices",
-    "confusion_counts",
-    "divergences",
-    "example_stats",
-    "get_num_threads",
-    "group_sums",
-    "nll_curve",
-    "paired_bootstrap",
-    "predict",
-    "set_num_threads",
-]
+import numpy as np
+
+from kdmetrics import _core
+from kdmetrics._validation import check_int
+from kdmetrics.errors import KdMetricsError
+
+__version__: str = _core.__version__
+
+
+@contextmanager
+def named(func: str) -> Iterator[None]:
+    """Re-raises a kernel's :class:`KdMetricsError` with ``func`` in front of its
+    message: the same class with the same attributes."""
+    try:
+        yield
+    except KdMetricsError as e:
+        raise e.with_prefix(func) from None
+
+
+class StatsOut(NamedTuple):
+    pred: np.ndarray
+    confidence: np.ndarray
+    nll: np.ndarray | None
+    brier: np.ndarray | None
+
+
+class ConfusionOut(NamedTuple):
+    tp: np.ndarray
+    fp: np.ndarray
+    fn: np.ndarray
+
+
+class BinsOut(NamedTuple):
+    n: np.ndarray
+    sum_conf: np.ndarray
+    sum_correct: np.ndarray
+
+
+class GroupSumsOut(NamedTuple):
+    sums: np.ndarray
+    counts: np.ndarray
+
+
+def set_num_threads(n: int) -> None:
+    """Sets the number of worker threads (0: one per CPU, or RAYON_NUM_THREADS).
+    Results never depend on it."""
+    _core.set_num_threads(check_int("set_num_threads", "n", n, 0, 1 << 16))
+
+
+def get_num_threads() -> int:
+    """The number of worker threads the kernels run on."""
+    return _core.get_num_threads()
+
+
+def example_stats(
+    func: str,
+    logits: np.ndarray,
+    labels: np.ndarray | None,
+    temperature: float,
+    *,
+    log_probs: bool = False,
+    name: str = "logits",
+) -> StatsOut:
+    with named(func):
+        return StatsOut(*_core.example_stats(logits, labels, temperature, log_probs, name))
+
+
+def predict(func: str, logits: np.ndarray, name: str = "logits") -> np.ndarray:
+    with named(func):
+        return _core.predict(logits, name)
+
+
+def divergences(
+    func: str,
+    p_logits: np.ndarray,
+    q_logits: np.ndarray,
+    temperature: float,
+    *,
+    p_log_probs: bool = False,
+    q_log_probs: bool = False,
+    p_name: str = "p_logits",
+    q_name: str = "q_logits",
+) -> tuple[np.ndarray, np.ndarray]:
+    with named(func):
+        return _core.divergences(
+            p_logits, q_logits, temperature, p_log_probs, q_log_probs, p_name, q_name
+        )
+
+
+def nll_curve(
+    func: str,
+    logits: np.ndarray,
+    labels: np.ndarray,
+    beta: float,
+    *,
+    log_probs: bool = False,
+    name: str = "logits",
+) -> tuple[float, float, float]:
+    with named(func):
+        return _core.nll_curve(logits, labels, beta, log_probs, name)
+
+
+def confusion_counts(
+    func: str, labels: np.ndarray, preds: np.ndarray, n_classes: int
+) -> ConfusionOut:
+    with named(func):
+        return ConfusionOut(*_core.confusion_counts(labels, preds, n_classes))
+
+
+def bin_by_edges(
+    func: str, confidence: np.ndarray, correct: np.ndarray, edges: np.ndarray, right_closed: bool
+) -> BinsOut:
+    with named(func):
+        return BinsOut(*_core.bin_by_edges(confidence, correct, edges, right_closed))
+
+
+def bin_equal_mass(
+    func: str, confidence: np.ndarray, correct: np.ndarray, n_bins: int
+) -> tuple[BinsOut, np.ndarray, np.ndarray]:
+    with named(func):
+        sums, lo, hi = _core.bin_equal_mass(confidence, correct, n_bins)
+    return BinsOut(*sums), lo, hi
+
+
+def group_sums(func: str, values: np.ndarray, groups: np.ndarray, n_groups: int) -> GroupSumsOut:
+    with named(func):
+        return GroupSumsOut(*_core.group_sums(values, groups, n_groups))
+
+
+class PairedProblem:
+    """A prepared paired bootstrap (``_core.PairedProblem``) whose errors name
+    the public function ``func``. Built once; resampled in ranges."""
+
+    def __init__(
+        self,
+        func: str,
+        labels: np.ndarray,
+        pred_a: np.ndarray,
+        pred_b: np.ndarray,
+        n_classes: int,
+        class_tier: np.ndarray,
+        n_tiers: int,
+        statistics: list[tuple[str, np.ndarray | None, np.ndarray | None]],
+        n_bins: int,
+    ) -> None:
+        self.func = func
+        with named(func):
+            self._core = _core.PairedProblem(
+                np.ascontiguousarray(labels, dtype=np.int64),
+                np.ascontiguousarray(pred_a, dtype=np.int64),
+                np.ascontiguousarray(pred_b, dtype=np.int64),
+                n_classes,
+                np.ascontiguousarray(class_tier, dtype=np.int64),
+                n_tiers,
+                statistics,
+                n_bins,
+            )
+
+    @property
+    def n_stats(self) -> int:
+        return self._core.n_stats
+
+    def deltas(self, seed: int, start: int, count: int) -> np.ndarray:
+        """Deltas B - A of resamples ``start .. start + count`` (count x n_stats)."""
+        with named(self.func):
+            return self._core.deltas(seed, start, count)
+
+    def full(self) -> np.ndarray:
+        """Values of A and B on the full data (n_stats x 2)."""
+        with named(self.func):
+            return self._core.full()
+
+    def jackknife_accel(self) -> np.ndarray:
+        with named(self.func):
+            return self._core.jackknife_accel()
+
+    def eval_indices(self, indices: np.ndarray) -> np.ndarray:
+        """Values of A and B (R x n_stats x 2) for explicit draws (rows of ``indices``)."""
+        with named(self.func):
+            return self._core.eval_indices(indices)
+
+
+def bootstrap_indices(func: str, n: int, seed: int, i: int, count: int) -> np.ndarray:
+    with named(func):
+        return _core.bootstrap_indices(n, seed, i, count)

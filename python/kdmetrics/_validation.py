@@ -1,16 +1,17 @@
 """Input checks shared by the public functions.
 
-Every check raises ``ValueError`` that names the function, the argument, what
-was expected and what came. Nothing is copied unless it must be (labels are
-made int64; logits are passed to Rust as they are, strided or not).
+Every check raises a :mod:`kdmetrics.errors` class (all ``ValueError``
+subclasses) whose message names the function, the argument, what was expected
+and what came. Nothing is copied unless it must be (labels are made int64;
+big-endian floats are byte-swapped; logits are otherwise passed to Rust as they
+are, strided or not).
 """
 
 from __future__ import annotations
 
+import math
 import numbers
-import re
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -22,21 +23,34 @@ from kdmetrics._arrays import (  # noqa: F401  (re-exported)
     log_of_probs,
     scores_array,
 )
+from kdmetrics.errors import (
+    InvalidArgumentError,
+    OutOfRangeError,
+    ShapeError,
+)
 
-T = TypeVar("T")
+# Largest class count / bin count / resample count a kernel accepts: far above
+# any real use, low enough that the per-class or per-bin buffers always fit.
+MAX_CLASSES = 1 << 24
+MAX_BINS = 1 << 24
 
 
 def labels_array(func: str, labels: Any, name: str = "labels") -> np.ndarray:
     """A 1-D int64 array of class indices (not yet range-checked)."""
     arr = as_array(func, labels, name)
     if arr.ndim != 1:
-        raise ValueError(f"{func}: {name} must be 1-D, got shape {arr.shape}")
+        raise ShapeError(f"{func}: {name} must be 1-D, got shape {arr.shape}")
     if arr.shape[0] == 0:
-        raise ValueError(f"{func}: {name} is empty")
+        raise ShapeError(f"{func}: {name} is empty")
     if arr.dtype.kind not in "iu":
-        raise ValueError(f"{func}: {name} must be integer class indices, got dtype {arr.dtype}")
+        raise InvalidArgumentError(
+            f"{func}: {name} must be integer class indices, got dtype {arr.dtype}"
+        )
     if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"{func}: {name} has values too large for class indices")
+        i = int(np.argmax(arr > np.iinfo(np.int64).max))
+        raise OutOfRangeError(
+            f"{func}: {name} has values too large for class indices", i, int(arr[i]), None
+        )
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
@@ -44,15 +58,37 @@ def check_label_range(func: str, labels: np.ndarray, n_classes: int, name: str =
     bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
     if bad.size:
         i = int(bad[0])
-        raise ValueError(
+        raise OutOfRangeError(
             f"{func}: {name}[{i}] = {int(labels[i])} is out of range [0, {n_classes}) "
-            f"({bad.size} out-of-range value(s))"
+            f"({bad.size} out-of-range value(s))",
+            i,
+            int(labels[i]),
+            int(n_classes),
         )
+
+
+def n_classes_of(func: str, *arrays: np.ndarray, names: tuple[str, ...] = ("labels",)) -> int:
+    """``max + 1`` over 1-D class-index arrays, refused above :data:`MAX_CLASSES`
+    (raw ids such as ``10**12`` are not class indices; pass ``n_classes``)."""
+    k = 0
+    for arr, name in zip(arrays, names, strict=True):
+        top = int(arr.max())
+        if top >= MAX_CLASSES:
+            i = int(np.argmax(arr))
+            raise OutOfRangeError(
+                f"{func}: {name}[{i}] = {top} is too large for a class index (at most "
+                f"{MAX_CLASSES - 1}); labels must be indices 0..K-1, not raw ids",
+                i,
+                top,
+                MAX_CLASSES,
+            )
+        k = max(k, top + 1)
+    return k
 
 
 def check_rows(func: str, n_expected: int, arr_name: str, n_got: int, ref_name: str) -> None:
     if n_expected != n_got:
-        raise ValueError(f"{func}: {ref_name} has {n_expected} rows but {arr_name} has {n_got}")
+        raise ShapeError(f"{func}: {ref_name} has {n_expected} rows but {arr_name} has {n_got}")
 
 
 def labels_and_scores(
@@ -65,57 +101,87 @@ def labels_and_scores(
     return y, z
 
 
-def check_temperature(func: str, temperature: Any) -> float:
+def check_float(
+    func: str,
+    name: str,
+    value: Any,
+    *,
+    positive: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float:
+    """A finite real number (bools, strings and None refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidArgumentError(f"{func}: {name} must be a number, got {value!r}")
     try:
-        t = float(temperature)
-    except (TypeError, ValueError):
-        raise ValueError(f"{func}: temperature must be a number, got {temperature!r}") from None
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidArgumentError(f"{func}: {name} must be a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise InvalidArgumentError(f"{func}: {name} must be finite, got {value!r}")
+    if positive and not v > 0:
+        raise InvalidArgumentError(f"{func}: {name} must be > 0, got {value!r}")
+    if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
+        raise InvalidArgumentError(
+            f"{func}: {name} must be in [{minimum}, {maximum}], got {value!r}"
+        )
+    return v
+
+
+def check_temperature(func: str, temperature: Any) -> float:
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise InvalidArgumentError(f"{func}: temperature must be a number, got {temperature!r}")
+    t = float(temperature)
     if not (np.isfinite(t) and t > 0):
-        raise ValueError(f"{func}: temperature must be finite and > 0, got {temperature!r}")
+        raise InvalidArgumentError(
+            f"{func}: temperature must be finite and > 0, got {temperature!r}"
+        )
     return t
 
 
 def check_ci(func: str, ci: Any) -> float:
     """A confidence level strictly between 0 and 1."""
-    try:
-        c = float(ci)
-    except (TypeError, ValueError):
-        raise ValueError(f"{func}: ci must be a number in (0, 1), got {ci!r}") from None
+    if isinstance(ci, bool) or not isinstance(ci, numbers.Real):
+        raise InvalidArgumentError(f"{func}: ci must be a number in (0, 1), got {ci!r}")
+    c = float(ci)
     if not 0.0 < c < 1.0:
-        raise ValueError(f"{func}: ci must be in (0, 1), got {ci!r}")
+        raise InvalidArgumentError(f"{func}: ci must be in (0, 1), got {ci!r}")
     return c
 
 
 def check_int(
     func: str, name: str, value: Any, minimum: int = 0, maximum: int | None = None
 ) -> int:
-    """An integer in [minimum, maximum] (bools and floats refused)."""
+    """An integer in [minimum, maximum] (bools, floats, NaN and strings refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{func}: {name} must be an integer, got {value!r}")
+        raise InvalidArgumentError(f"{func}: {name} must be an integer, got {value!r}")
     value = int(value)
     if value < minimum or (maximum is not None and value > maximum):
         bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"{func}: {name} must be an integer {bound}, got {value!r}")
+        raise InvalidArgumentError(f"{func}: {name} must be an integer {bound}, got {value!r}")
     return value
+
+
+def check_bool(func: str, name: str, value: Any) -> bool:
+    """A flag: ``True``/``False`` (NumPy bools too); anything else refused."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise InvalidArgumentError(f"{func}: {name} must be True or False, got {value!r}")
+
+
+def check_n_bins(func: str, n_bins: Any) -> int:
+    """A bin count: an integer in ``[1, 2**24]``."""
+    if (
+        isinstance(n_bins, bool)
+        or not isinstance(n_bins, numbers.Integral)
+        or not 1 <= int(n_bins) <= MAX_BINS
+    ):
+        raise InvalidArgumentError(
+            f"{func}: n_bins must be a positive integer (at most {MAX_BINS}), got {n_bins!r}"
+        )
+    return int(n_bins)
 
 
 def check_n_resamples(func: str, n_resamples: Any) -> int:
     """A resample count: an integer >= 1 (bools refused)."""
-    if (
-        isinstance(n_resamples, bool)
-        or not isinstance(n_resamples, numbers.Integral)
-        or n_resamples < 1
-    ):
-        raise ValueError(f"{func}: n_resamples must be an integer >= 1, got {n_resamples!r}")
-    return int(n_resamples)
-
-
-_PREFIX = re.compile(r"^[a-z_]+: ")
-
-
-def call_core(func: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Calls a Rust kernel and re-labels its errors with the public function name."""
-    try:
-        return fn(*args, **kwargs)
-    except ValueError as e:
-        raise ValueError(f"{func}: {_PREFIX.sub('', str(e), count=1)}") from None
+    return check_int(func, "n_resamples", n_resamples, 1)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -162,3 +166,127 @@ def test_tier_arguments():
         km.tiers_from_counts(np.ones(10))
     with pytest.raises(ValueError, match="train_counts must be >= 0"):
         km.tiers_from_counts([1, -1, 2], sizes=(1, 1))
+
+
+# ---------------------------------------------------------------- nothing crashes
+
+# Each of these once aborted the interpreter (a failed allocation) or raised a
+# Rust panic; each must now be a clean ValueError subclass naming function and
+# argument. Run in a subprocess, so a regression cannot take pytest down.
+FORMERLY_ABORTING = [
+    ("km.accuracy([0, 10**12], [0, 10**12])", "accuracy: labels"),
+    ("km.accuracy([0, 3_000_000_000], [0, 3_000_000_000])", "accuracy: labels"),
+    ("km.macro_f1([0, 1], [0, 10**12])", "macro_f1: preds"),
+    ("km.confusion_counts([0, 1], [0, 1], n_classes=10**12)", "confusion_counts: n_classes"),
+    ("km.ece(y, z, n_bins=10**12, strategy='quantile')", "ece: n_bins"),
+    ("km.ece(y, z, n_bins=2**64)", "ece: n_bins"),
+    ("km.paired_bootstrap(y, a, b, metrics=['accuracy'], n_resamples=10**12)",
+     "paired_bootstrap: n_resamples"),
+    ("km.paired_bootstrap(y, a, b, metrics=['accuracy'], n_resamples=2**63)",
+     "paired_bootstrap: n_resamples"),
+    ("km.paired_bootstrap(y, a, b, metrics=['accuracy'], n_resamples=(2**64 + 4) // 5)",
+     "paired_bootstrap: n_resamples"),
+    ("km.paired_bootstrap(y, a, b, metrics=['accuracy'], n_resamples=2**64)",
+     "paired_bootstrap: n_resamples"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("call", "message"), FORMERLY_ABORTING)
+def test_former_aborts_are_clean_value_errors(call, message):
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, kdmetrics as km
+        y = np.array([0, 1, 1, 0]); z = np.random.default_rng(0).normal(size=(4, 2))
+        a = np.array([0, 1, 0, 0]); b = np.array([0, 1, 1, 1])
+        try:
+            {call}
+        except km.KdMetricsError as e:
+            assert isinstance(e, ValueError)
+            print("REFUSED", e)
+        else:
+            print("ACCEPTED")
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith("REFUSED " + message), r.stdout
+
+
+def test_tiny_temperature_is_refused_for_float32_not_a_perfect_brier():
+    y = np.array([0, 1, 1])
+    z = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0]], np.float32)
+    for fn in (km.nll, km.brier, km.ece):
+        with pytest.raises(
+            km.InvalidArgumentError, match=f"^{fn.__name__}: temperature .*too small"
+        ):
+            fn(y, z, temperature=1e-39)
+    with pytest.raises(km.InvalidArgumentError, match="too small"):
+        km.kl_divergence(z, z[::-1].copy(), temperature=1e-39)
+    with pytest.raises(km.InvalidArgumentError, match=r"bounds\[0\] .* too small"):
+        km.fit_temperature(y, z, bounds=(1e-45, 10.0))
+    # float64 logits are scaled in float64: the right answer.
+    z64 = z.astype(np.float64)
+    assert km.brier(y, z64, temperature=1e-39) == pytest.approx(2 / 3)
+    assert km.nll(y, z64, temperature=1e-30) == pytest.approx(1e30)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        (dict(max_iter=0), "max_iter must be an integer >= 1"),
+        (dict(max_iter=-3), "max_iter must be an integer >= 1"),
+        (dict(max_iter=2.5), "max_iter must be an integer"),
+        (dict(tol=-1.0), "tol must be > 0"),
+        (dict(tol=float("nan")), "tol must be finite"),
+        (dict(bounds=5), r"bounds must be a pair \(low, high\)"),
+        (dict(bounds="ab"), r"bounds must be a pair"),
+        (dict(bounds=(0.1, "x")), r"bounds\[1\] must be a number"),
+        (dict(probs="no"), "probs must be True or False"),
+    ],
+)
+def test_fit_temperature_arguments(kw, match):
+    with pytest.raises(km.InvalidArgumentError, match=f"^fit_temperature: {match}"):
+        km.fit_temperature(Y, Z, **kw)
+
+
+def test_duplicate_classes_are_refused():
+    y = np.array([0, 0, 1, 1, 2])
+    p = np.array([0, 1, 1, 1, 2])
+    with pytest.raises(km.InvalidArgumentError, match=r"macro_f1: classes lists class\(es\) \[0\]"):
+        km.macro_f1(y, p, classes=[0, 0, 1])
+
+
+def test_big_endian_logits_are_byte_swapped():
+    z = np.random.default_rng(0).normal(size=(6, 3))
+    y = np.array([0, 1, 2, 0, 1, 2])
+    for dt in (">f2", ">f4", ">f8"):
+        big = z.astype(dt)
+        native = big.astype(big.dtype.newbyteorder("="))
+        assert km.nll(y, big) == km.nll(y, native)
+        assert km.accuracy(y, big) == km.accuracy(y, native)
+        before = big.tobytes()
+        km.kl_divergence(big, native)
+        assert big.tobytes() == before  # the caller's array is untouched
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: km.nll(Y, Z, temperature=True), "nll: temperature must be a number"),
+        (lambda: km.macro_f1(Y, Z, zero_division=True), "macro_f1: zero_division must be"),
+        (lambda: km.f1_per_class(Y, Y, n_classes=True), "f1_per_class: n_classes must be"),
+        (lambda: km.f1_per_class(Y, Y, n_classes=-1), "f1_per_class: n_classes must be"),
+        (lambda: km.ece(Y, Z, n_bins=float("nan")), "ece: n_bins must be a positive integer"),
+        (lambda: km.ece(Y, Z, n_bins=float("inf")), "ece: n_bins must be a positive integer"),
+        (lambda: km.ece(Y, Z, n_bins=True), "ece: n_bins must be a positive integer"),
+        (lambda: km.reliability_table(Y, Z, n_bins="15"), "reliability_table: n_bins"),
+        (lambda: km.threshold_table(Y, Z, ["a"]), "threshold_table: thresholds must be"),
+        (lambda: km.sla_threshold(Y, Z, target="x"), "sla_threshold: target must be a number"),
+        (lambda: km.js_divergence(Z, Z, base="2"), "js_divergence: base must be a number"),
+        (lambda: km.set_num_threads(-1), r"set_num_threads: n must be an integer in \[0"),
+        (lambda: km.set_num_threads(2.0), "set_num_threads: n must be an integer"),
+    ],
+)
+def test_argument_errors_are_clear(call, match):
+    with pytest.raises(km.InvalidArgumentError, match=f"^{match}"):
+        call()

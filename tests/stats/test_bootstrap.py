@@ -78,7 +78,7 @@ def test_xoshiro_reference_vector():
 
 
 def test_rng_golden_values():
-    # Pinned: also in rust/bootstrap.rs. Changing the stream changes every
+    # Pinned: also in rust/bootstrap/rng.rs. Changing the stream changes every
     # published interval, so this must fail loudly.
     assert resample_indices(1000, 0, 0)[:8].tolist() == [245, 25, 469, 405, 413, 324, 872, 437]
     assert resample_indices(6430, 42, 7)[:8].tolist() == [
@@ -543,3 +543,136 @@ def test_argmax_only_path_matches_numpy_ties():
     bad[4, 2] = np.nan
     with pytest.raises(ValueError, match="logits_a has a NaN"):
         kdmetrics.paired_bootstrap(y, bad, zb, **kw)
+
+
+# ---------------------------------------------------------------- statistic kinds
+
+
+def _softmax(z):
+    z = np.asarray(z, np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_registry_metrics_top_k_agreement_churn():
+    y, za, zb, t, tiers = make_data()
+    table = kdmetrics.paired_bootstrap(
+        y, za, zb, tier_of_class=tiers, reference_logits=t, n_resamples=60,
+        metrics=("top_k_accuracy", "teacher_agreement", "churn"),
+    )  # fmt: skip
+    rows = table.set_index(["metric", "group"])
+    all_ = slice(None)
+    for group, sel in [("all", all_)] + [
+        (name, tiers[y] == i) for i, name in enumerate(("head", "mid", "tail"))
+    ]:
+        r = rows.loc[("top_k_accuracy", group)]
+        assert r.a == pytest.approx(kdmetrics.top_k_accuracy(y[sel], za[sel]), abs=1e-15)
+        assert r.b == pytest.approx(kdmetrics.top_k_accuracy(y[sel], zb[sel]), abs=1e-15)
+        r = rows.loc[("teacher_agreement", group)]
+        assert r.a == pytest.approx(kdmetrics.teacher_agreement(za[sel], t[sel]), abs=1e-15)
+        assert r.b == pytest.approx(kdmetrics.teacher_agreement(zb[sel], t[sel]), abs=1e-15)
+        # A pair metric: a and b NaN, its value in delta.
+        r = rows.loc[("churn", group)]
+        assert pd.isna(r.a) and pd.isna(r.b)
+        assert r.delta == pytest.approx(kdmetrics.churn(za[sel], zb[sel]), abs=1e-15)
+        assert r.ci_low <= r.delta <= r.ci_high
+    # kl and js are added with a reference, exactly as before.
+    assert set(table.metric) == {"top_k_accuracy", "teacher_agreement", "churn", "kl", "js"}
+
+
+def test_churn_per_resample_matches_numpy():
+    y, za, zb, _, tiers = make_data(n=120, k=5, seed=4)
+    idx = np.random.default_rng(2).integers(0, 120, (4, 120))
+    got = eval_indices(y, za, zb, idx, tier_of_class=tiers, metrics=("churn",))
+    pa, pb = za.argmax(1), zb.argmax(1)
+    for r in range(4):
+        row = got[(got.draw == r) & (got.group == "all")].iloc[0]
+        assert row.a == 0.0
+        assert row.b == np.mean(pa[idx[r]] != pb[idx[r]])
+    # Churn needs predictions only, and its deltas are its values.
+    table, d = kdmetrics.paired_bootstrap(
+        y, pa, pb, metrics=("churn",), n_resamples=30, return_deltas=True, seed=3
+    )
+    first = resample_indices(120, 3, 0)
+    assert d[("churn", "all")][0] == np.mean(pa[first] != pb[first])
+    assert table.delta[0] == np.mean(pa != pb)
+
+
+def test_probabilities_flags_match_logits():
+    y, za, zb, t, tiers = make_data(n=200, k=5, dtype=np.float64)
+    metrics = ("accuracy", "macro_f1", "ece", "nll", "brier", "teacher_agreement")
+    kw = dict(tier_of_class=tiers, n_resamples=40, return_deltas=True, metrics=metrics)
+    ta, da = kdmetrics.paired_bootstrap(y, za, zb, reference_logits=t, **kw)
+    tb, db = kdmetrics.paired_bootstrap(
+        y, _softmax(za), _softmax(zb), reference_logits=_softmax(t), probs=True,
+        reference_probs=True, **kw,
+    )  # fmt: skip
+    for col in ("a", "b", "delta", "ci_low", "ci_high"):
+        np.testing.assert_allclose(ta[col], tb[col], rtol=1e-6, atol=1e-9)
+    bad = _softmax(za)
+    bad[3] *= 2
+    with pytest.raises(ValueError, match="paired_bootstrap: logits_a .*row 3 sums to"):
+        kdmetrics.paired_bootstrap(y, bad, zb, probs=True, n_resamples=5)
+
+
+def test_class_count_mismatch_is_reported_first():
+    y = np.array([0, 1, 2, 2])
+    a = np.eye(3)[y]
+    b = np.eye(3)[[0, 1, 1, 1]][:, :2]
+    with pytest.raises(kdmetrics.AlignmentError, match="logits_a has 3 classes but logits_b has 2"):
+        kdmetrics.paired_bootstrap(y, a, b, n_resamples=10)
+    with pytest.raises(kdmetrics.AlignmentError, match="reference_logits has 2 classes"):
+        kdmetrics.paired_bootstrap(y, a, a, reference_logits=b, n_resamples=10)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        (dict(metrics=None), "metrics must be a metric name"),
+        (dict(metrics=[3]), "metrics must hold metric names"),
+        (dict(n_bins=float("nan")), "n_bins must be an integer"),
+        (dict(n_bins=float("inf")), "n_bins must be an integer"),
+        (dict(n_bins=True), "n_bins must be an integer"),
+        (dict(n_bins=2**64), r"n_bins must be an integer in \[1, 65535\]"),
+        (dict(n_bins="15"), "n_bins must be an integer"),
+        (dict(seed=-1), "seed must be an integer"),
+        (dict(seed=2**64), "seed must be an integer"),
+        (dict(start=2**64 - 3), "start \\+ n_resamples"),
+        (dict(probs=1), "probs must be True or False"),
+        (dict(return_deltas="yes"), "return_deltas must be True or False"),
+        (dict(progress="bar"), "progress must be"),
+        (dict(method=None), "unknown method"),
+    ],
+)
+def test_argument_errors_name_function_and_argument(small, kw, match):
+    y, za, zb, *_ = small
+    kw = {"n_resamples": 5, **kw}
+    with pytest.raises(kdmetrics.InvalidArgumentError, match=f"^paired_bootstrap: .*{match}"):
+        kdmetrics.paired_bootstrap(y, za, zb, **kw)
+
+
+def test_progress_callback_and_chunking_do_not_change_results(small):
+    from kdmetrics.stats import bootstrap as boot
+
+    y, za, zb, _, tiers = small
+    seen = []
+    t1, d1 = kdmetrics.paired_bootstrap(
+        y, za, zb, tier_of_class=tiers, n_resamples=300, return_deltas=True,
+        progress=lambda done, total: seen.append((done, total)),
+    )  # fmt: skip
+    assert seen[-1] == (300, 300) and all(t == 300 for _, t in seen)
+    assert [d for d, _ in seen] == sorted({d for d, _ in seen})
+    p = boot._prepare("t", y, za, zb, tiers, boot.DEFAULT_METRICS, None, 15)
+    whole = p.kernel.deltas(0, 0, 300)
+    tiny = boot.run_resamples("t", p.kernel, 0, 0, 300, chunk_seconds=0.0)
+    np.testing.assert_array_equal(whole, tiny)
+    keys = [(m, g) for m in boot.DEFAULT_METRICS for g in ("all", "head", "mid", "tail")]
+    np.testing.assert_array_equal(whole, np.column_stack([d1[k] for k in keys]))
+
+
+def test_progress_lines_when_not_a_terminal(small, capsys):
+    y, za, zb, *_ = small
+    kdmetrics.paired_bootstrap(y, za, zb, n_resamples=50, progress=True)
+    err = capsys.readouterr().err
+    assert err.endswith("paired_bootstrap: 50/50 resamples (100%" + err.split("(100%")[1])
+    assert "\r" not in err

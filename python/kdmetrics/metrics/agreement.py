@@ -13,7 +13,7 @@ import numpy as np
 
 from kdmetrics import _kernels
 from kdmetrics._arrays import as_array
-from kdmetrics._validation import call_core, check_rows, scores_array
+from kdmetrics._validation import check_rows, scores_array
 
 
 def predicted_classes(func: str, scores: Any, name: str) -> np.ndarray:
@@ -29,7 +29,7 @@ def predicted_classes(func: str, scores: Any, name: str) -> np.ndarray:
             raise ValueError(f"{func}: {name} is empty")
         return np.ascontiguousarray(arr, dtype=np.int64)
     z = scores_array(func, arr, name)
-    return call_core(func, _kernels.predict, z, name)
+    return _kernels.predict(func, z, name)
 
 
 def agreement_hits(func: str, logits: Any, reference_logits: Any, names=("logits", "reference")):

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from kdmetrics import _kernels
-from kdmetrics._validation import call_core
+from kdmetrics._validation import check_bool, check_n_bins
+from kdmetrics.errors import InvalidArgumentError
 from kdmetrics.metrics.scoring import example_stats
 
 STRATEGIES = ("uniform", "quantile")
@@ -23,23 +24,18 @@ def bin_sums(
     right: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-bin (count, sum of confidence, sum of correct, lo, hi) in Rust."""
-    if isinstance(n_bins, bool) or int(n_bins) != n_bins or n_bins < 1:
-        raise ValueError(f"{func}: n_bins must be a positive integer, got {n_bins!r}")
-    n_bins = int(n_bins)
+    n_bins = check_n_bins(func, n_bins)
+    right = check_bool(func, "right", right)
     conf = np.ascontiguousarray(confidence, dtype=np.float64)
     ok = np.ascontiguousarray(correct, dtype=bool)
     if strategy == "uniform":
         edges = np.linspace(0.0, 1.0, n_bins + 1)
-        count, sum_conf, sum_ok = call_core(
-            func, _kernels.bin_by_edges, conf, ok, edges, bool(right)
-        )
+        count, sum_conf, sum_ok = _kernels.bin_by_edges(func, conf, ok, edges, bool(right))
         return count, sum_conf, sum_ok, edges[:-1], edges[1:]
     if strategy == "quantile":
-        (count, sum_conf, sum_ok), lo, hi = call_core(
-            func, _kernels.bin_equal_mass, conf, ok, n_bins
-        )
+        (count, sum_conf, sum_ok), lo, hi = _kernels.bin_equal_mass(func, conf, ok, n_bins)
         return count, sum_conf, sum_ok, lo, hi
-    raise ValueError(f"{func}: strategy must be one of {STRATEGIES}, got {strategy!r}")
+    raise InvalidArgumentError(f"{func}: strategy must be one of {STRATEGIES}, got {strategy!r}")
 
 
 def ece_from_sums(count: np.ndarray, sum_conf: np.ndarray, sum_correct: np.ndarray) -> float:

@@ -15,12 +15,15 @@ import pandas as pd
 from kdmetrics import _kernels
 from kdmetrics._arrays import as_array
 from kdmetrics._validation import (
-    call_core,
+    MAX_CLASSES,
+    check_int,
     check_label_range,
     check_rows,
     labels_and_scores,
     labels_array,
+    n_classes_of,
 )
+from kdmetrics.errors import AlignmentError, InvalidArgumentError, ShapeError
 
 ZeroDivision = Any  # "exclude", 0.0 or 1.0
 
@@ -31,11 +34,13 @@ def predictions(func: str, labels: Any, logits_or_preds: Any, n_classes: int | N
     if arr.ndim == 2:
         y, z = labels_and_scores(func, labels, arr)
         if n_classes is not None and n_classes != z.shape[1]:
-            raise ValueError(f"{func}: n_classes={n_classes} but logits has {z.shape[1]} classes")
-        pred = call_core(func, _kernels.predict, z)
+            raise AlignmentError(
+                f"{func}: n_classes={n_classes!r} but logits has {z.shape[1]} classes"
+            )
+        pred = _kernels.predict(func, z)
         return y, pred, z.shape[1]
     if arr.ndim != 1:
-        raise ValueError(
+        raise ShapeError(
             f"{func}: logits_or_preds must be 2-D logits or 1-D predicted classes, "
             f"got shape {arr.shape}"
         )
@@ -43,9 +48,9 @@ def predictions(func: str, labels: Any, logits_or_preds: Any, n_classes: int | N
     p = labels_array(func, arr, "preds")
     check_rows(func, y.shape[0], "preds", p.shape[0], "labels")
     if n_classes is None:
-        n_classes = int(max(y.max(), p.max())) + 1
-    elif int(n_classes) != n_classes or n_classes < 1:
-        raise ValueError(f"{func}: n_classes must be a positive integer, got {n_classes!r}")
+        n_classes = n_classes_of(func, y, p, names=("labels", "preds"))
+    else:
+        n_classes = check_int(func, "n_classes", n_classes, 1, MAX_CLASSES)
     check_label_range(func, y, n_classes)
     check_label_range(func, p, n_classes, "preds")
     return y, p, int(n_classes)
@@ -54,7 +59,7 @@ def predictions(func: str, labels: Any, logits_or_preds: Any, n_classes: int | N
 def counts(func: str, labels: Any, logits_or_preds: Any, n_classes: int | None = None):
     """(tp, fp, fn) per class as int64 arrays, and the labels and predictions."""
     y, p, k = predictions(func, labels, logits_or_preds, n_classes)
-    tp, fp, fn = call_core(func, _kernels.confusion_counts, y, p, k)
+    tp, fp, fn = _kernels.confusion_counts(func, y, p, k)
     return tp, fp, fn, y, p
 
 
@@ -87,9 +92,11 @@ def check_zero_division(func: str, zero_division: ZeroDivision) -> float | None:
     if isinstance(zero_division, str):
         if zero_division == "exclude":
             return None
-    elif zero_division in (0, 1):
+    elif not isinstance(zero_division, bool | np.bool_) and zero_division in (0, 1):
         return float(zero_division)
-    raise ValueError(f"{func}: zero_division must be 'exclude', 0.0 or 1.0, got {zero_division!r}")
+    raise InvalidArgumentError(
+        f"{func}: zero_division must be 'exclude', 0.0 or 1.0, got {zero_division!r}"
+    )
 
 
 def f1_from_counts(
@@ -150,12 +157,17 @@ def class_subset(func: str, classes: Any, n_classes: int) -> np.ndarray:
     sel = np.asarray(classes)
     if sel.dtype == bool:
         if sel.shape != (n_classes,):
-            raise ValueError(
+            raise ShapeError(
                 f"{func}: classes as a mask must have length {n_classes}, got shape {sel.shape}"
             )
         return sel
     idx = labels_array(func, sel, "classes")
     check_label_range(func, idx, n_classes, "classes")
+    # A class listed twice would count twice in the mean: refuse, never guess.
+    uniq, counts = np.unique(idx, return_counts=True)
+    if (counts > 1).any():
+        dup = uniq[counts > 1].tolist()
+        raise InvalidArgumentError(f"{func}: classes lists class(es) {dup} more than once")
     return idx
 
 

@@ -8,7 +8,8 @@ import numpy as np
 
 from kdmetrics import _kernels
 from kdmetrics._arrays import Rows, per_row
-from kdmetrics._validation import call_core, check_temperature
+from kdmetrics._validation import check_float, check_temperature
+from kdmetrics.errors import InvalidArgumentError, ShapeError
 
 
 def divergences(
@@ -25,15 +26,14 @@ def divergences(
     p = Rows(func, p_logits, names[0])
     q = Rows(func, q_logits, names[1])
     if p.shape != q.shape:
-        raise ValueError(
+        raise ShapeError(
             f"{func}: {names[0]} has shape {p.shape} but {names[1]} has shape {q.shape}"
         )
     kl, js = per_row(
         func,
         [(p, bool(p_probs)), (q, bool(q_probs))],
-        lambda rows, a, b: call_core(
+        lambda rows, a, b: _kernels.divergences(
             func,
-            _kernels.divergences,
             a,
             b,
             t,
@@ -83,9 +83,9 @@ def kl_divergence(
 def _check_base(func: str, base: Any) -> float:
     if base is None:
         return 1.0
-    b = float(base)
-    if not (np.isfinite(b) and b > 0 and b != 1):
-        raise ValueError(
+    b = check_float(func, "base", base, positive=True)
+    if b == 1:
+        raise InvalidArgumentError(
             f"{func}: base must be None (nats) or a positive number != 1, got {base!r}"
         )
     return float(np.log(b))

@@ -186,6 +186,7 @@ _DECLARATIONS = (
         "reference",
         "example_mean",
         lambda m: m.kl_js[0],
+        in_bootstrap_default=True,  # with a reference
         description="KL(reference || model), nats",
     ),
     MetricSpec(
@@ -195,6 +196,7 @@ _DECLARATIONS = (
         "reference",
         "example_mean",
         lambda m: m.kl_js[1],
+        in_bootstrap_default=True,  # with a reference
         description="Jensen-Shannon divergence to the reference, nats",
     ),
     MetricSpec(
@@ -212,7 +214,7 @@ _DECLARATIONS = (
         False,
         "predictions",
         "pair_mean",
-        None,
+        lambda m: 1.0 - _agreement(m),  # m: model B, reference: model A
         in_summary=False,
         description="fraction of examples whose argmax differs between the two models",
     ),

@@ -9,7 +9,6 @@ import numpy as np
 from kdmetrics import _kernels
 from kdmetrics._arrays import Rows, per_row
 from kdmetrics._validation import (
-    call_core,
     check_label_range,
     check_rows,
     check_temperature,
@@ -59,9 +58,8 @@ def example_stats(
     pred, conf, nll_, brier_ = per_row(
         func,
         [(z, bool(probs))],
-        lambda rows, b: call_core(
+        lambda rows, b: _kernels.example_stats(
             func,
-            _kernels.example_stats,
             b,
             y[rows] if scores else None,
             t,

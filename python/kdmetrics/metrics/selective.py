@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from kdmetrics._validation import check_float
+from kdmetrics.errors import InvalidArgumentError
 from kdmetrics.metrics.scoring import example_stats
 
 DEFAULT_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
@@ -23,9 +25,12 @@ def threshold_table(
     """For each threshold t: the examples kept (confidence ``c >= t``), coverage
     (their fraction) and accuracy among them (NaN when none is kept)."""
     func = "threshold_table"
-    t = np.asarray(thresholds, dtype=np.float64)
-    if t.ndim != 1 or t.size == 0 or not np.isfinite(t).all():
-        raise ValueError(f"{func}: thresholds must be a non-empty 1-D list of finite numbers")
+    t = np.asarray(thresholds)
+    if t.dtype.kind not in "iuf" or t.ndim != 1 or t.size == 0 or not np.isfinite(t).all():
+        raise InvalidArgumentError(
+            f"{func}: thresholds must be a non-empty 1-D list of finite numbers, got {thresholds!r}"
+        )
+    t = t.astype(np.float64)
     s = example_stats(func, labels, logits, temperature, probs, scores=False)
     return coverage_table(s.confidence, s.correct, t)
 
@@ -74,8 +79,9 @@ def sla_threshold(
     When no threshold reaches the target: threshold NaN, coverage 0.
     """
     func = "sla_threshold"
-    if not (0.0 < float(target) <= 1.0):
-        raise ValueError(f"{func}: target must be in (0, 1], got {target!r}")
+    target = check_float(func, "target", target)
+    if not 0.0 < target <= 1.0:
+        raise InvalidArgumentError(f"{func}: target must be in (0, 1], got {target!r}")
     s = example_stats(func, labels, logits, temperature, probs, scores=False)
     return sla_from(s.confidence, s.correct, float(target))
 

@@ -9,7 +9,6 @@ import pandas as pd
 
 from kdmetrics import _kernels
 from kdmetrics._arrays import shape_of
-from kdmetrics._validation import call_core
 from kdmetrics.metrics.calibration import bin_sums, ece_from_sums
 from kdmetrics.metrics.classification import f1_from_counts, mean_defined
 from kdmetrics.metrics.registry import METRICS, SUMMARY_METRICS, ModelInputs
@@ -86,7 +85,7 @@ def summary(
         if spec.statistic != "example_mean" or spec.per_example is None:
             continue
         values = spec.per_example(m)
-        by_group, counts = call_core(func, _kernels.group_sums, values, example_group, n_groups)
+        by_group, counts = _kernels.group_sums(func, values, example_group, n_groups)
         if n_groups > 1:
             by_group[0] = values.sum()
         counts[0] = s.labels.shape[0]
@@ -95,7 +94,7 @@ def summary(
 
     f1 = None
     if "macro_f1" in names:
-        tp, fp, fn = call_core(func, _kernels.confusion_counts, s.labels, s.pred, k)
+        tp, fp, fn = _kernels.confusion_counts(func, s.labels, s.pred, k)
         f1 = f1_from_counts(tp, fp, fn, None)
 
     rows = []

@@ -1,8 +1,9 @@
-"""Post-hoc temperature scaling: ``T* = argmin_T NLL(z / T, y)`` (SPEC §2)."""
+"""Post-hoc temperature scaling: ``T* = argmin_T NLL(z / T, y)`` (docs/conventions.md)."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,15 @@ import numpy as np
 
 from kdmetrics import _kernels
 from kdmetrics._arrays import RepeatedPasses, Rows
-from kdmetrics._validation import call_core, check_label_range, check_rows, labels_array
+from kdmetrics._validation import (
+    check_bool,
+    check_float,
+    check_int,
+    check_label_range,
+    check_rows,
+    labels_array,
+)
+from kdmetrics.errors import InvalidArgumentError
 
 
 @dataclass(frozen=True)
@@ -50,17 +59,31 @@ def fit_temperature(
     z = Rows(func, logits)
     check_rows(func, y.shape[0], "logits", z.shape[0], "labels")
     check_label_range(func, y, z.shape[1])
-    t_lo, t_hi = (float(b) for b in bounds)
-    if not (0 < t_lo < t_hi < np.inf):
-        raise ValueError(f"{func}: bounds must satisfy 0 < low < high < inf, got {bounds!r}")
+    if isinstance(bounds, str) or not isinstance(bounds, Sequence | np.ndarray) or len(bounds) != 2:
+        raise InvalidArgumentError(
+            f"{func}: bounds must be a pair (low, high) of temperatures, got {bounds!r}"
+        )
+    t_lo = check_float(func, "bounds[0]", bounds[0])
+    t_hi = check_float(func, "bounds[1]", bounds[1])
+    if not 0 < t_lo < t_hi:
+        raise InvalidArgumentError(
+            f"{func}: bounds must satisfy 0 < low < high < inf, got {bounds!r}"
+        )
+    if z.dtype_name != "float64" and 1.0 / t_lo > float(np.finfo(np.float32).max):
+        # Rows of float16/32 logits are scaled in float32, where 1/T overflows.
+        raise InvalidArgumentError(
+            f"{func}: bounds[0] = {t_lo!r} is too small for {z.dtype_name} logits (1/T overflows "
+            "float32); raise it or pass float64 logits"
+        )
+    max_iter = check_int(func, "max_iter", max_iter, 1)
+    tol = check_float(func, "tol", tol, positive=True)
+    probs = check_bool(func, "probs", probs)
     # Probabilities: log-probabilities a block of rows at a time, every pass.
-    passes = RepeatedPasses(func, z, bool(probs))
+    passes = RepeatedPasses(func, z, probs)
 
     def curve(beta: float) -> tuple[float, float, float]:
         nll, d1, d2 = passes.mean(
-            lambda rows, b: call_core(
-                func, _kernels.nll_curve, b, y[rows], beta, log_probs=bool(probs)
-            )
+            lambda rows, b: _kernels.nll_curve(func, b, y[rows], beta, log_probs=probs)
         )
         return nll, d1, d2
 
