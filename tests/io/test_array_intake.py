@@ -42,7 +42,7 @@ def test_blocked_probs_equal_whole_log_path_bitwise(tiny_blocks, dtype):
     p[3, :] = 0
     p[3, y[3]] = 1  # a saturated row: log 0 = -inf elsewhere
     lp = _full_log(p)
-    pred, conf, nll, brier = _kernels.example_stats(lp, y, 1.0, log_probs=True)
+    pred, conf, nll, brier = _kernels.example_stats("t", lp, y, 1.0, log_probs=True)
     assert np.array_equal(km.nll(y, p, probs=True, per_example=True), nll)
     assert np.array_equal(km.brier(y, p, probs=True, per_example=True), brier)
     # ECE from the kernel's confidences, binned in NumPy (right-closed, 15 bins).
@@ -51,7 +51,7 @@ def test_blocked_probs_equal_whole_log_path_bitwise(tiny_blocks, dtype):
     ref = sum(abs(ok[b == i].sum() - conf[b == i].sum()) for i in range(15)) / len(y)
     assert km.ece(y, p, probs=True) == pytest.approx(ref, abs=1e-12)
     q = np.roll(p, 1, axis=0)
-    kl, js = _kernels.divergences(lp, _full_log(q), 1.0, p_log_probs=True, q_log_probs=True)
+    kl, js = _kernels.divergences("t", lp, _full_log(q), 1.0, p_log_probs=True, q_log_probs=True)
     assert np.array_equal(km.kl_divergence(p, q, probs=True, per_example=True), kl)
     assert np.array_equal(km.js_divergence(p, q, probs=True, per_example=True), js)
 

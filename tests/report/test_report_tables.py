@@ -85,7 +85,9 @@ def test_agreement_interval_is_accuracy_against_the_teacher(case):
     rep, files, tiers = case
     y = files["teacher"].labels
     t = predictions(files["teacher"].logits)
-    got = records(rep, "agreement_bootstrap").set_index("group")
+    boot = records(rep, "bootstrap")
+    got = boot[boot.metric == "teacher_agreement"].set_index("group")
+    assert "agreement_bootstrap" not in rep["tables"]  # the bootstrap carries it now
     for group, m in masks(y, tiers):
         row = got.loc[group]
         va = float(np.mean(predictions(files["vanilla"].logits)[m] == t[m]))

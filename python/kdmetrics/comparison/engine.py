@@ -62,9 +62,13 @@ def bootstrap_metrics() -> list[str]:
 
 
 def calibration_metrics(names: Iterable[str]) -> list[str]:
-    """Of ``names``, the metrics read from probabilities of the model alone
-    (``needs == "logits"``): those temperature scaling can change."""
-    return [n for n in names if registry.METRICS[n].needs == "logits"]
+    """Of ``names``, the metrics of the model alone that temperature scaling
+    can change (``temperature_sensitive`` in the registry: ECE, NLL, Brier)."""
+    return [
+        n
+        for n in names
+        if registry.METRICS[n].temperature_sensitive and registry.METRICS[n].needs == "logits"
+    ]
 
 
 def mcnemar_exact_p(b: int, c: int) -> float:

@@ -110,6 +110,9 @@ class MetricSpec:
     per_example: Callable[[ModelInputs], np.ndarray] | None = None
     in_summary: bool = True
     in_bootstrap_default: bool = False
+    # Changes with a temperature applied to the logits (calibration metrics);
+    # argmax- and rank-based metrics do not.
+    temperature_sensitive: bool = False
     description: str = ""
 
     @property
@@ -157,6 +160,7 @@ _DECLARATIONS = (
         "logits",
         "binned",
         in_bootstrap_default=True,
+        temperature_sensitive=True,
         description="top-1 expected calibration error, 15 bins",
     ),
     MetricSpec(
@@ -167,6 +171,7 @@ _DECLARATIONS = (
         "example_mean",
         lambda m: m.stats.scores()[0],
         in_bootstrap_default=True,
+        temperature_sensitive=True,
         description="negative log-likelihood, nats",
     ),
     MetricSpec(
@@ -177,6 +182,7 @@ _DECLARATIONS = (
         "example_mean",
         lambda m: m.stats.scores()[1],
         in_bootstrap_default=True,
+        temperature_sensitive=True,
         description="multi-class Brier score, range [0, 2]",
     ),
     MetricSpec(
@@ -227,6 +233,10 @@ SUMMARY_METRICS: tuple[str, ...] = tuple(s.name for s in _DECLARATIONS if s.in_s
 # What ``paired_bootstrap`` computes when no metrics are named.
 DEFAULT_BOOTSTRAP_METRICS: tuple[str, ...] = tuple(
     s.name for s in _DECLARATIONS if s.in_bootstrap_default
+)
+# The defaults that need no reference model (the teacher).
+DEFAULT_MODEL_METRICS: tuple[str, ...] = tuple(
+    s.name for s in _DECLARATIONS if s.in_bootstrap_default and s.needs != "reference"
 )
 HIGHER_IS_BETTER: frozenset[str] = frozenset(s.name for s in _DECLARATIONS if s.higher_is_better)
 

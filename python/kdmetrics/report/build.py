@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from kdmetrics.io.predictions import Predictions, check_aligned, load_predictions
-from kdmetrics.metrics.registry import DEFAULT_BOOTSTRAP_METRICS, METRICS
+from kdmetrics.metrics.registry import DEFAULT_MODEL_METRICS, METRICS
 from kdmetrics.metrics.selective import DEFAULT_THRESHOLDS, sla_threshold, threshold_table
 from kdmetrics.metrics.summary import summary
 from kdmetrics.metrics.temperature import fit_temperature, split_half
@@ -50,7 +50,7 @@ from kdmetrics.report.tables import (
 from kdmetrics.tiers import tier_codes, tiers_from_counts
 
 # Per-seed metrics compared across training seeds: the registry's defaults.
-SEED_METRICS: tuple[str, ...] = DEFAULT_BOOTSTRAP_METRICS
+SEED_METRICS: tuple[str, ...] = DEFAULT_MODEL_METRICS
 SLA_TARGET = 0.95
 
 

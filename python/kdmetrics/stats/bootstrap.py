@@ -191,10 +191,12 @@ def _prepare(
     reference_logits: Any,
     n_bins: Any,
     probs: Any = False,
-    reference_probs: Any = False,
+    reference_probs: Any = None,
 ) -> _Problem:
     n_bins = check_int(func, "n_bins", n_bins, 1, _MAX_BINS)
     probs = check_bool(func, "probs", probs)
+    if reference_probs is None:  # the reference is read like the models
+        reference_probs = probs
     reference_probs = check_bool(func, "reference_probs", reference_probs)
     specs = _metric_specs(func, metrics, reference_logits is not None)
 
@@ -463,7 +465,7 @@ def paired_bootstrap(
     n_bins: int = 15,
     start: int = 0,
     probs: bool = False,
-    reference_probs: bool = False,
+    reference_probs: bool | None = None,
     progress: bool | Progress | None = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]]:
     """Paired bootstrap of B - A for each (metric, group).
@@ -482,7 +484,7 @@ def paired_bootstrap(
     ``logits_a``/``logits_b`` may be 1-D predicted classes, which support the
     metrics that need predictions only (``accuracy``, ``macro_f1``,
     ``churn``). ``probs=True`` reads ``logits_a``/``logits_b`` as
-    probabilities, ``reference_probs=True`` the reference (validated: finite,
+    probabilities, ``reference_probs`` (default: ``probs``) the reference (validated: finite,
     >= 0, rows summing to 1).
 
     Returns a DataFrame with one row per (metric, group) and columns

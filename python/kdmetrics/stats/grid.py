@@ -32,7 +32,7 @@ import pandas as pd
 
 from kdmetrics._validation import check_ci, check_int, check_n_resamples
 from kdmetrics.metrics.agreement import predicted_classes
-from kdmetrics.metrics.registry import DEFAULT_BOOTSTRAP_METRICS
+from kdmetrics.metrics.registry import DEFAULT_MODEL_METRICS
 from kdmetrics.metrics.registry import METRICS as REGISTRY
 from kdmetrics.stats import bootstrap as _bootstrap
 from kdmetrics.stats import policy
@@ -114,7 +114,7 @@ def compare_grid(
     configs: Mapping[str, Any],
     *,
     tier_of_class: Any = None,
-    metrics: Any = DEFAULT_BOOTSTRAP_METRICS,
+    metrics: Any = DEFAULT_MODEL_METRICS,
     reference_logits: Any = None,
     n_resamples: int = 10_000,
     ci: float = 0.95,
