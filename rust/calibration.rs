@@ -61,7 +61,7 @@ fn check_inputs(conf: &[f64], correct: &[bool]) -> Result<(), KernelError> {
 /// Bins by the given increasing `edges` (B + 1 of them, 0 and 1 at the ends).
 ///
 /// `right_closed = true`: bin b holds `edge_b < c <= edge_{b+1}`, bin 0 also
-/// `c = 0` (SPEC §2, Guo et al.). `false`: `edge_b <= c < edge_{b+1}`, the last
+/// `c = 0` (docs/conventions.md, Calibration; Guo et al.). `false`: `edge_b <= c < edge_{b+1}`, the last
 /// bin closed (netcal's rule).
 pub fn bin_by_edges(
     conf: &[f64],

@@ -2,7 +2,7 @@
 //!
 //! Both follow the Cephes single-precision algorithms (range reduction plus a
 //! minimax polynomial, about 1 ulp). kdmetrics evaluates them on values that are
-//! then accumulated in float64; SPEC §2 allows per-element float32 exp/log as
+//! then accumulated in float64; docs/conventions.md (Inputs) allows per-element float32 exp/log as
 //! long as results agree with a float64 reference to 1e-6.
 
 // The Cephes coefficients are kept as published.

@@ -1,5 +1,5 @@
 //! Mean NLL as a function of the inverse temperature, with its exact first and
-//! second derivatives, for a safeguarded Newton fit of T (SPEC §2).
+//! second derivatives, for a safeguarded Newton fit of T (docs/conventions.md).
 
 use ndarray::ArrayView2;
 

@@ -15,7 +15,7 @@ import kdmetrics as km
 import reference as ref
 from strategies import logit_pairs, problems, temperatures
 
-ATOL = 1e-6  # SPEC §2: agreement with a float64 reference
+ATOL = 1e-6  # docs/conventions.md, Inputs: agreement with a float64 reference
 
 
 @given(problems())

@@ -1,4 +1,4 @@
-"""Top-1 calibration: binned ECE and the reliability table (SPEC §2)."""
+"""Top-1 calibration: binned ECE and the reliability table (docs/conventions.md)."""
 
 from __future__ import annotations
 
