@@ -1,6 +1,6 @@
 """Paired bootstrap: kdmetrics vs scipy, scikit-learn and vectorised NumPy on one workload.
 
-Reference workload (docs/conventions.md, The setting): N = 6,430 validation examples, K = 113 classes in
+Reference workload (docs/conventions.md): N = 6,430 validation examples, K = 113 classes in
 tiers of 20/40/53 (long-tailed labels: ~5,155/1,065/210 examples), float16
 logits of two correlated models at ~75% accuracy, 10,000 resamples, both
 models, overall and per tier.

@@ -47,7 +47,7 @@ from transformers import (
 import kdmetrics
 from kdmetrics.kd import TrainConfig, save_teacher_logits, train
 
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+RESERVED_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
 
 
 def make_vocabulary(
@@ -55,7 +55,7 @@ def make_vocabulary(
 ) -> tuple[list[str], list[list[str]]]:
     """Special tokens, per-class keywords (``c{class}_{j}``) and filler words."""
     per_class = [[f"c{c}_{j}" for j in range(keywords)] for c in range(n_classes)]
-    words = SPECIAL_TOKENS + [w for ws in per_class for w in ws] + [f"w{j}" for j in range(filler)]
+    words = RESERVED_TOKENS + [w for ws in per_class for w in ws] + [f"w{j}" for j in range(filler)]
     return words, per_class
 
 

@@ -1,4 +1,4 @@
-"""Distillation losses against explicit float64 NumPy formulas (docs/conventions.md, Distillation losses)."""
+"""Distillation losses against explicit float64 NumPy formulas (docs/conventions.md)."""
 
 import numpy as np
 import pytest
@@ -122,7 +122,7 @@ def test_alpha_zero_is_exactly_cross_entropy():
 
 
 def broken_variants(s, t, y, T, alpha):
-    """The classic silent bugs (docs/conventions.md, Distillation losses), each a plausible-looking KD loss."""
+    """The classic silent bugs (docs/conventions.md), each a plausible-looking KD loss."""
     ce = F.cross_entropy(s, y)
     p, log_p = F.softmax(t / T, dim=1), F.log_softmax(t / T, dim=1)
     log_q = F.log_softmax(s / T, dim=1)
