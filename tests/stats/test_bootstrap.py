@@ -16,7 +16,13 @@ from scipy import stats
 from scipy.special import logsumexp
 
 import kdmetrics
-from kdmetrics.stats.bootstrap import COLUMNS, eval_indices, interval, resample_indices
+from kdmetrics.stats.bootstrap import (
+    COLUMNS,
+    POLICY_COLUMNS,
+    eval_indices,
+    interval,
+    resample_indices,
+)
 
 # ---------------------------------------------------------------- the stream
 
@@ -188,7 +194,9 @@ def test_ranges_merge_exactly():
     for key in whole:
         np.testing.assert_array_equal(whole[key], np.concatenate([first[key], rest[key]]))
     # And the merged deltas give the same interval as one run.
-    table = kdmetrics.paired_bootstrap(y, za, zb, n_resamples=120, tier_of_class=tiers, seed=11)
+    table = kdmetrics.paired_bootstrap(
+        y, za, zb, n_resamples=120, tier_of_class=tiers, seed=11, method="percentile"
+    )
     keys = list(zip(table.metric, table.group, strict=True))
     merged = np.column_stack([np.concatenate([first[k], rest[k]]) for k in keys])
     lo, hi = interval(merged, table.delta.to_numpy(), 0.95, "percentile")
@@ -211,7 +219,7 @@ def test_table_matches_summary_and_flips():
     table = kdmetrics.paired_bootstrap(
         y, za, zb, tier_of_class=tiers, reference_logits=t, n_resamples=50
     )
-    assert list(table.columns) == list(COLUMNS)
+    assert list(table.columns) == [*COLUMNS, *POLICY_COLUMNS]
     sa = kdmetrics.summary(y, za, tier_of_class=tiers, reference_logits=t)
     sb = kdmetrics.summary(y, zb, tier_of_class=tiers, reference_logits=t)
     pa, pb = za.argmax(1), zb.argmax(1)
@@ -238,7 +246,7 @@ def test_table_matches_summary_and_flips():
 def test_deltas_summaries_and_basic_interval():
     y, za, zb, _, tiers = make_data()
     table, d = kdmetrics.paired_bootstrap(
-        y, za, zb, tier_of_class=tiers, n_resamples=400, return_deltas=True
+        y, za, zb, tier_of_class=tiers, n_resamples=400, return_deltas=True, method="percentile"
     )
     basic = kdmetrics.paired_bootstrap(
         y, za, zb, tier_of_class=tiers, n_resamples=400, method="basic"
@@ -676,3 +684,22 @@ def test_progress_lines_when_not_a_terminal(small, capsys):
     err = capsys.readouterr().err
     assert err.endswith("paired_bootstrap: 50/50 resamples (100%" + err.split("(100%")[1])
     assert "\r" not in err
+
+
+def test_default_method_is_the_measured_one_per_metric():
+    """method="auto": each metric gets the interval the coverage harness chose,
+    and every row says whether its measured coverage is trusted."""
+    from kdmetrics.stats.policy import default_method
+
+    y, za, zb, _, tiers = make_data()
+    table = kdmetrics.paired_bootstrap(y, za, zb, tier_of_class=tiers, n_resamples=200)
+    for row in table.itertuples():
+        assert row.method == default_method(row.metric)
+        assert isinstance(row.trusted, bool | np.bool_)
+        assert (row.flag_reason == "") == bool(row.trusted)
+    ece = table[table.metric == "ece"]
+    assert (ece.method == "basic").all() and not ece.trusted.any()
+    d = kdmetrics.paired_bootstrap(
+        y, za, zb, tier_of_class=tiers, n_resamples=200, method="basic", metrics="ece"
+    )
+    np.testing.assert_array_equal(ece.ci_low.to_numpy(), d.ci_low.to_numpy())

@@ -417,7 +417,7 @@ def compare(
     n_resamples: int = 10_000,
     seed: int = 0,
     ci: float = 0.95,
-    method: str = "percentile",
+    method: str = "auto",
     n_bins: int = 15,
     temperature_scaling: bool = True,
     temperature_seed: int | None = None,
@@ -490,8 +490,10 @@ def compare(
     if temperature_seed is not None:
         temperature_seed = check_int(func, "temperature_seed", temperature_seed, 0)
     n_bins = check_int(func, "n_bins", n_bins, 1)
-    if method not in _bootstrap.METHODS:
-        raise ValueError(f"{func}: unknown method {method!r}; choose from {_bootstrap.METHODS}")
+    if method not in ("auto", *_bootstrap.METHODS):
+        raise ValueError(
+            f"{func}: unknown method {method!r}; choose from {('auto', *_bootstrap.METHODS)}"
+        )
     teacher_logits = teacher.logits if isinstance(teacher, Predictions) else teacher
     names = _choose_metrics(func, metrics, teacher_logits is not None)
     k = models[0].logits.shape[1]
@@ -687,18 +689,22 @@ def _adjusted(
     scaling: str,
     ci: float,
 ) -> pd.DataFrame:
-    """Adds Bonferroni-adjusted percentile intervals over the variants (level
+    """Adds Bonferroni-adjusted intervals (each row's method) over the variants (level
     ``1 - (1 - ci) / n_variants`` for each metric and group, from the same
     draws) and whether they exclude 0."""
     t = table.copy()
     n_var = int(t["variant"].nunique())
     alpha = (1.0 - ci) / n_var / 2.0
     lo, hi = [], []
-    for v, metric, group in t[["variant", "metric", "group"]].itertuples(index=False):
+    methods = t["method"] if "method" in t.columns else ["percentile"] * len(t)
+    rows = t[["variant", "metric", "group", "delta"]].itertuples(index=False)
+    for (v, metric, group, est), method in zip(rows, methods, strict=True):
         d = draws[(scaling, metric, group)][v]
         d = d[~np.isnan(d)]
         if d.size:
             q = np.quantile(d, [alpha, 1.0 - alpha])
+            if method == "basic":  # the row's own construction, at the adjusted level
+                q = 2.0 * float(est) - q[::-1]
             lo.append(float(q[0]))
             hi.append(float(q[1]))
         else:

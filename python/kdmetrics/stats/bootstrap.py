@@ -72,6 +72,9 @@ COLUMNS: tuple[str, ...] = (
     "flips_a_only",
     "flips_b_only",
 )
+# Added to every table: the row's interval method and whether the simulation
+# harness measured its coverage inside the band (docs/intervals.md).
+POLICY_COLUMNS: tuple[str, ...] = ("method", "trusted", "flag_reason")
 _NORMAL = NormalDist()
 # Resample indices and bins are 32 and 16 bits wide in the kernel.
 _MAX_EXAMPLES = 2**32 - 1
@@ -459,7 +462,7 @@ def paired_bootstrap(
     reference_logits: Any = None,
     n_resamples: int = 10_000,
     ci: float = 0.95,
-    method: str = "percentile",
+    method: str = "auto",
     seed: int = 0,
     return_deltas: bool = False,
     n_bins: int = 15,
@@ -521,8 +524,10 @@ def paired_bootstrap(
     start = check_int(func, "start", start, 0, 2**64 - 1)
     if start + n_resamples > 2**64:
         raise InvalidArgumentError(f"{func}: start + n_resamples must be at most 2**64")
-    if not isinstance(method, str) or method not in METHODS:
-        raise InvalidArgumentError(f"{func}: unknown method {method!r}; choose from {METHODS}")
+    if not isinstance(method, str) or method not in (*METHODS, "auto"):
+        raise InvalidArgumentError(
+            f"{func}: unknown method {method!r}; choose from {('auto', *METHODS)}"
+        )
     return_deltas = check_bool(func, "return_deltas", return_deltas)
     report = _progress(func, progress, n_resamples)
     p = _prepare(
@@ -530,13 +535,27 @@ def paired_bootstrap(
         probs, reference_probs,
     )  # fmt: skip
     deltas = run_resamples(func, p.kernel, seed, start, n_resamples, report)
+    # policy imports this module (its calibration bootstrap shares our draws).
+    from kdmetrics.stats.policy import apply_policy, default_method
+
     full = p.kernel.full()
-    accel = p.kernel.jackknife_accel() if method == "bca" else None
     n_groups = len(p.groups)
+    # One interval method per metric: the one whose coverage the simulation
+    # harness measured closest to nominal ("auto"), or the one asked for.
+    row_method = np.repeat(
+        [default_method(s.name) if method == "auto" else method for s in p.specs], n_groups
+    )
+    accel = p.kernel.jackknife_accel() if "bca" in row_method else None
     pair = np.repeat([s.statistic == "pair_mean" for s in p.specs], n_groups)
     estimate = np.where(pair, full[:, 1], full[:, 1] - full[:, 0])
     full[pair] = np.nan
-    lo, hi = interval(deltas, estimate, ci, method, accel)
+    lo = np.full(estimate.shape, np.nan)
+    hi = np.full(estimate.shape, np.nan)
+    for m in np.unique(row_method):
+        cols = np.flatnonzero(row_method == m)
+        lo[cols], hi[cols] = interval(
+            deltas[:, cols], estimate[cols], ci, str(m), None if accel is None else accel[cols]
+        )
     with warnings.catch_warnings():
         # An all-NaN column (a tier never drawn) is a NaN median, not a warning.
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -565,6 +584,8 @@ def paired_bootstrap(
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["flips_a_only"] = table["flips_a_only"].astype("Int64")
     table["flips_b_only"] = table["flips_b_only"].astype("Int64")
+    # method, trusted, flag_reason: the measured coverage verdict of each row.
+    table = apply_policy(table, method=list(row_method))
     if not return_deltas:
         return table
     out = {

@@ -247,6 +247,7 @@ def _calibration_table(
     table = pd.DataFrame(rows_out, columns=list(_bootstrap.COLUMNS))
     table["flips_a_only"] = table["flips_a_only"].astype("Int64")
     table["flips_b_only"] = table["flips_b_only"].astype("Int64")
+    table = apply_policy(table, method=method)
     if not return_deltas:
         return table
     return table, {(estimator, g): deltas[:, j].copy() for j, g in enumerate(p.groups)}
