@@ -29,7 +29,7 @@ from kdmetrics.io.predictions import (
 )
 from kdmetrics.metrics.agreement import churn, teacher_agreement
 from kdmetrics.metrics.aurc import aurc
-from kdmetrics.metrics.calibration import ece, reliability_table
+from kdmetrics.metrics.calibration import ece, ece_debiased, reliability_table
 from kdmetrics.metrics.classification import (
     accuracy,
     balanced_accuracy,
@@ -44,6 +44,8 @@ from kdmetrics.metrics.selective import SLAThreshold, sla_threshold, threshold_t
 from kdmetrics.metrics.summary import summary
 from kdmetrics.metrics.temperature import TemperatureFit, fit_temperature
 from kdmetrics.stats.bootstrap import paired_bootstrap
+from kdmetrics.stats.grid import compare_grid
+from kdmetrics.stats.policy import calibration_bootstrap
 from kdmetrics.stats.seeds import SeedComparison, compare_seeds
 from kdmetrics.tiers import TIER_NAMES, tiers_from_counts
 
@@ -62,15 +64,18 @@ __all__ = [
     "TemperatureFit",
     "accuracy",
     "aurc",
+    "calibration_bootstrap",
     "balanced_accuracy",
     "brier",
     "Comparison",
     "check_aligned",
     "churn",
     "compare",
+    "compare_grid",
     "compare_seeds",
     "confusion_counts",
     "ece",
+    "ece_debiased",
     "f1_per_class",
     "fit_temperature",
     "get_num_threads",
