@@ -593,53 +593,6 @@ def grid_table(
     return pd.DataFrame(rows), floor
 
 
-def _agreement_comparison(
-    inputs: ReportInputs, n_resamples: int, ci: float, seed: int
-) -> pd.DataFrame:
-    """Paired intervals of top-1 agreement with the teacher, distilled -
-    vanilla, per group: agreement is accuracy against the teacher's predicted
-    class, so each group is a paired bootstrap of that accuracy on the group's
-    examples (each group resampled on its own)."""
-    from kdmetrics import paired_bootstrap
-    from kdmetrics.metrics.agreement import predicted_classes
-
-    labels = inputs.labels
-    t_pred = predicted_classes("report", inputs.teacher.logits, "teacher")
-    v_pred = predicted_classes("report", inputs.vanilla[0].logits, "vanilla")
-    d_pred = predicted_classes("report", inputs.distilled[0].logits, "distilled")
-    rows = []
-    for group, mask in groups(labels, inputs.tier_of_class):
-        if not mask.any():
-            continue
-        table, deltas = paired_bootstrap(
-            t_pred[mask],
-            v_pred[mask],
-            d_pred[mask],
-            metrics=("accuracy",),
-            n_resamples=n_resamples,
-            ci=ci,
-            seed=seed,
-            return_deltas=True,
-        )
-        r = table.iloc[0]
-        d = deltas[("accuracy", "all")]
-        rows.append(
-            {
-                "metric": "teacher_agreement",
-                "group": group,
-                "a": float(r["a"]),
-                "b": float(r["b"]),
-                "delta": float(r["delta"]),
-                "median_delta": float(r["median_delta"]),
-                "ci_low": float(r["ci_low"]),
-                "ci_high": float(r["ci_high"]),
-                "p_better": float(np.mean(d > 0)),
-                "n": int(mask.sum()),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def _p_better(boot: pd.DataFrame, deltas: dict[tuple[str, str], np.ndarray]) -> np.ndarray:
     """Per row, the fraction of resamples in which the distilled student is
     strictly better (delta > 0 where higher is better, < 0 where lower is)."""
@@ -704,12 +657,10 @@ def build_report(
     )
     boot = boot.reset_index(drop=True)
     boot["p_better"] = _p_better(boot, deltas)
-    comparisons = boot[["metric", "group", "n", "a", "b", "delta", "ci_low", "ci_high", "p_better"]]
-    if "teacher_agreement" not in set(boot["metric"]):
-        agreement_ci = _agreement_comparison(inputs, n_resamples, ci, seed)
-        comparisons = pd.concat([comparisons, agreement_ci[comparisons.columns]], ignore_index=True)
-    else:
-        agreement_ci = None
+    comparisons = boot[
+        ["metric", "group", "n", "a", "b", "delta", "ci_low", "ci_high", "p_better", "trusted",
+         "flag_reason"]
+    ]  # fmt: skip
 
     group_masks = dict(groups(labels, inputs.tier_of_class))
     v_pred = predicted_classes("report", v.logits, "vanilla")
@@ -777,8 +728,6 @@ def build_report(
         "aurc": aurc_table(labels, logits, tier_of_class=tiers),
         "soft_targets": diag,
     }
-    if agreement_ci is not None:
-        tables["agreement_bootstrap"] = agreement_ci
     tier_curves = selective_by_tier(labels, logits, tier_of_class=tiers, thresholds=fine)
     scalars: dict[str, Any] = {
         "ids_sha256": inputs.ids_sha256,

@@ -97,6 +97,10 @@ class MetricFinding:
     flips_to_right: int
     flips_to_wrong: int
     flips_kind: str
+    # Whether the simulation harness measured this interval's coverage inside
+    # the nominal band (docs/intervals.md); the reason when not.
+    trusted: bool = True
+    flag_reason: str = ""
 
     @property
     def flips(self) -> int:
@@ -207,6 +211,8 @@ def metric_findings(
                 int(to_right),
                 int(to_wrong),
                 kind,
+                bool(getattr(r, "trusted", True)),
+                str(getattr(r, "flag_reason", "") or ""),
             )
         )
     return out
@@ -223,6 +229,8 @@ def _clause(m: MetricFinding, names: tuple[str, str]) -> str:
     )
     if m.verdict == "directional":
         detail += f": only {m.flips} predictions changed, fewer than {MIN_FLIPS}"
+    if not m.trusted:
+        detail += "; interval not trusted, see caveats"
     return f"{m.label}: {lead} ({detail})"
 
 
@@ -443,6 +451,23 @@ def build_findings(
         sentences(rows, names),
         ceiling_sentence(metrics, names[1]),
         temperature_sentence(temperature),
-        caveat_list,
+        [*caveat_list, *untrusted_caveats(rows)],
         names,
     )
+
+
+def untrusted_caveats(rows: Sequence[MetricFinding]) -> list[str]:
+    """One caveat per metric whose intervals the coverage simulation does not
+    support, naming the groups and the measured reason."""
+    out = []
+    by_metric: dict[str, list[MetricFinding]] = {}
+    for m in rows:
+        if not m.trusted:
+            by_metric.setdefault(m.metric, []).append(m)
+    for ms in by_metric.values():
+        groups = ", ".join(m.group for m in ms)
+        out.append(
+            f"Interval not trusted for {ms[0].label} ({groups}): {ms[0].flag_reason}. "
+            "Its verdicts above are a reading of the point estimate, not a finding."
+        )
+    return out
