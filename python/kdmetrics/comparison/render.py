@@ -97,6 +97,8 @@ def findings(result: Comparison) -> list[str]:
                 continue
             r = row.iloc[0]
             extra = f", {r['caveat']}" if r["verdict"] == "directional" else ""
+            if "trusted" in r and not r["trusted"]:
+                extra += "; interval not trusted"
             if len(result.variants) > 1 and r["verdict"] != "inside the noise":
                 if not r["excludes_0_adjusted"]:
                     extra += f"; not after Bonferroni over {len(result.variants)} variants"
@@ -117,7 +119,9 @@ def findings(result: Comparison) -> list[str]:
             out.append(
                 f"  {v}, tail: "
                 + "; ".join(
-                    f"{r.metric} {interval_text(r.delta, r.ci_low, r.ci_high)} ({r.verdict})"
+                    f"{r.metric} {interval_text(r.delta, r.ci_low, r.ci_high)} ({r.verdict}"
+                    + ("" if getattr(r, "trusted", True) else "; interval not trusted")
+                    + ")"
                     for r in tail.itertuples()
                 )
                 + "."
@@ -146,6 +150,13 @@ def findings(result: Comparison) -> list[str]:
                     f"({sc['verdict']}): {verdict}."
                 )
     out += result.extra_findings
+    if "trusted" in d.columns and not d["trusted"].all():
+        bad = d[~d["trusted"].astype(bool)]
+        for metric, rows in bad.groupby("metric", sort=False):
+            groups = ", ".join(dict.fromkeys(rows["group"]))
+            out.append(
+                f"Interval not trusted for {metric} ({groups}): {rows['flag_reason'].iloc[0]}."
+            )
     if result.feasibility is not None:
         ok = result.feasibility[result.feasibility["meets_all"]]["model"].tolist()
         cons = ", ".join(result.scalars.get("constraints", []))
