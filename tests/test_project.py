@@ -60,3 +60,27 @@ def test_python_types():
 def test_rust_format():
     out = _run("cargo", "fmt", "--check")
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_readme_paths_exist():
+    """Every repository path the README names in backticks exists."""
+    text = (ROOT / "README.md").read_text()
+    paths = set(
+        re.findall(r"`((?:examples|docs|benches|tests|python|rust)/[A-Za-z0-9_./-]+)`", text)
+    )
+    paths |= set(re.findall(r"\]\(((?:docs|examples)/[A-Za-z0-9_./-]+)\)", text))
+    assert paths, "the README names no paths: the check would be empty"
+    missing = sorted(p for p in paths if not (ROOT / p).exists())
+    assert not missing, missing
+
+
+def test_no_citation_of_files_outside_the_repository():
+    """The repository stands alone: no spec file outside it is cited."""
+    pattern = "S" + "PEC|\\.\\./" + "shared"  # split, so this file does not match itself
+    out = subprocess.run(
+        ["git", "grep", "-n", "-I", "-E", pattern, "--", "."],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 1, out.stdout  # 1: no match
