@@ -14,6 +14,7 @@ from _report_data import K, report_args, write_files
 from kdmetrics import load_predictions, tiers_from_counts
 from kdmetrics.cli import main
 from kdmetrics.metrics.registry import METRICS
+from kdmetrics.report.findings import spec_of
 from kdmetrics.tiers import TIER_NAMES
 
 from reference import f1_per_class as ref_f1
@@ -194,11 +195,13 @@ def test_findings_are_structured(case):
     }
     capacity_groups = {x["group"] for x in f["findings"] if x["property"] == "capacity"}
     assert capacity_groups == {"all", "head", "mid", "tail"}
-    boot = records(rep, "bootstrap").set_index(["metric", "group"])
+    boot = pd.concat([records(rep, "bootstrap"), records(rep, "calibration_debiased")]).set_index(
+        ["metric", "group"]
+    )
     for x in f["findings"]:
         assert x["text"]
         for m in x["metrics"]:
-            spec = METRICS[m["metric"]]
+            spec = spec_of(m["metric"])
             assert m["label"] == spec.label and m["higher_is_better"] == spec.higher_is_better
             excludes = m["ci_low"] > 0 or m["ci_high"] < 0
             assert (m["verdict"] != "inside the noise") == excludes

@@ -38,7 +38,7 @@ from kdmetrics.metrics.registry import DEFAULT_MODEL_METRICS, METRICS
 from kdmetrics.metrics.selective import DEFAULT_THRESHOLDS, sla_threshold, threshold_table
 from kdmetrics.metrics.summary import summary
 from kdmetrics.metrics.temperature import fit_temperature, split_half
-from kdmetrics.report.findings import Findings, build_findings, caveats, group_flips
+from kdmetrics.report.findings import Findings, build_findings, caveats, group_flips, spec_of
 from kdmetrics.report.tables import (
     agreement_table,
     aurc_table,
@@ -47,6 +47,7 @@ from kdmetrics.report.tables import (
     selective_by_tier,
     soft_target_diagnostics,
 )
+from kdmetrics.stats.policy import calibration_bootstrap
 from kdmetrics.tiers import tier_codes, tiers_from_counts
 
 # Per-seed metrics compared across training seeds: the registry's defaults.
@@ -543,7 +544,11 @@ def grid_table(
     """
     from kdmetrics.stats.grid import compare_grid
 
-    all_rows = bootstrap[bootstrap["group"] == "all"].set_index("metric")
+    # The registry's metrics (the report's extra debiased calibration rows come
+    # from their own bootstrap, which the grid does not run).
+    all_rows = bootstrap[
+        (bootstrap["group"] == "all") & bootstrap["metric"].isin(list(METRICS))
+    ].set_index("metric")
     floor = {
         m: float(all_rows.loc[m, "ci_high"] - all_rows.loc[m, "ci_low"]) for m in all_rows.index
     }
@@ -599,7 +604,7 @@ def _p_better(boot: pd.DataFrame, deltas: dict[tuple[str, str], np.ndarray]) -> 
     out = []
     for r in boot.itertuples(index=False):
         d = deltas[(r.metric, r.group)]
-        better = d > 0 if METRICS[r.metric].higher_is_better else d < 0
+        better = d > 0 if spec_of(r.metric).higher_is_better else d < 0
         out.append(float(np.mean(better)))
     return np.array(out)
 
@@ -655,9 +660,22 @@ def build_report(
         seed=seed,
         return_deltas=True,
     )
+    # Calibration compared on the debiased squared calibration error, on the
+    # same resample draws: the plain ECE difference is biased (docs/intervals.md).
+    cal, cal_deltas = calibration_bootstrap(
+        labels,
+        v.logits,
+        d.logits,
+        tier_of_class=inputs.tier_of_class,
+        n_resamples=n_resamples,
+        ci=ci,
+        seed=seed,
+        return_deltas=True,
+    )
     boot = boot.reset_index(drop=True)
     boot["p_better"] = _p_better(boot, deltas)
-    comparisons = boot[
+    cal["p_better"] = _p_better(cal, cal_deltas)
+    comparisons = pd.concat([boot, cal], ignore_index=True)[
         ["metric", "group", "n", "a", "b", "delta", "ci_low", "ci_high", "p_better", "trusted",
          "flag_reason"]
     ]  # fmt: skip
@@ -716,6 +734,7 @@ def build_report(
         "metrics": metrics,
         "teacher_ceiling": ceiling,
         "bootstrap": boot,
+        "calibration_debiased": cal,
         "temperature": temp_table.reset_index(),
         "thresholds": pd.concat(thresholds, ignore_index=True),
         "sla": pd.DataFrame(sla_rows),

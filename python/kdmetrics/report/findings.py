@@ -57,9 +57,23 @@ PROPERTIES = (
 )
 
 
+# Comparisons the report adds beside the registry's: the debiased squared
+# calibration error, the calibration comparison whose interval coverage the
+# simulation supports (docs/intervals.md).
+EXTRA_METRICS: dict[str, MetricSpec] = {
+    "ce2_debiased": MetricSpec(
+        "ce2_debiased", "CE² (debiased)", False, "logits", "binned", in_summary=False
+    ),
+}
+
+
+def spec_of(metric: str) -> MetricSpec:
+    return METRICS[metric] if metric in METRICS else EXTRA_METRICS[metric]
+
+
 def property_of(metric: str) -> str | None:
     """The property a registry metric measures (None for pair metrics)."""
-    s: MetricSpec = METRICS[metric]
+    s: MetricSpec = spec_of(metric)
     if s.statistic == "pair_mean":
         return None
     if s.needs == "reference":
@@ -73,7 +87,7 @@ def property_of(metric: str) -> str | None:
 
 def counts_predictions(metric: str) -> bool:
     """Whether a metric's difference is made of changed predicted classes."""
-    s = METRICS[metric]
+    s = spec_of(metric)
     return s.needs == "predictions" or s.statistic == "macro_f1" or metric == "teacher_agreement"
 
 
@@ -179,9 +193,11 @@ def metric_findings(
     ``agreement_flips[group]`` the same for agreement with the teacher."""
     out = []
     for r in comparisons.itertuples(index=False):
-        if r.metric not in METRICS or property_of(r.metric) is None:
+        if (r.metric not in METRICS and r.metric not in EXTRA_METRICS) or property_of(
+            r.metric
+        ) is None:
             continue
-        s = METRICS[r.metric]
+        s = spec_of(r.metric)
         if r.metric == "teacher_agreement":
             to_right, to_wrong = agreement_flips.get(r.group, (0, 0))
             kind = "agreement with the teacher"
@@ -279,7 +295,7 @@ def sentences(
                 continue
             if prop == "capacity" and g != "all":
                 # Per tier, the class-averaged metric is what the tier is about.
-                ms = [m for m in ms if METRICS[m.metric].statistic == "macro_f1"] or ms
+                ms = [m for m in ms if spec_of(m.metric).statistic == "macro_f1"] or ms
             out.append(Finding(prop, g, _sentence(prop, g, ms, names), list(ms)))
     return out
 
