@@ -32,6 +32,7 @@ from kdmetrics._validation import (
 from kdmetrics.comparison.constraints import Constraint, constraint_tables, parse_constraint
 from kdmetrics.comparison.costs import COST_COLUMNS, costs_from_metadata, load_costs
 from kdmetrics.comparison.pareto import pareto_table
+from kdmetrics.errors import AlignmentError, InvalidArgumentError, ShapeError
 from kdmetrics.io.predictions import Predictions, check_aligned
 from kdmetrics.metrics import registry
 from kdmetrics.metrics.agreement import predicted_classes
@@ -191,7 +192,7 @@ class Comparison:
         if key not in self._values:
             have = sorted({k[1] for k in self._values if k[0] == scaling})
             groups = sorted({k[2] for k in self._values if k[0] == scaling})
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Comparison: no {metric!r} in group {group!r} for scaling {scaling!r}; "
                 f"metrics: {', '.join(have)}; groups: {', '.join(groups)}"
             )
@@ -219,10 +220,12 @@ class Comparison:
         key = self._key(scaling, metric, group)
         for m in weights:
             if m not in self._values[key]:
-                raise ValueError(f"{func}: unknown model {m!r}; models: {', '.join(self.models)}")
+                raise InvalidArgumentError(
+                    f"{func}: unknown model {m!r}; models: {', '.join(self.models)}"
+                )
         total = float(sum(weights.values()))
         if abs(total) > 1e-9:
-            raise ValueError(f"{func}: weights must sum to 0 (a contrast), got {total:g}")
+            raise InvalidArgumentError(f"{func}: weights must sum to 0 (a contrast), got {total:g}")
         est = sum(w * self._values[key][m] for m, w in weights.items())
         draws = np.zeros(self.scalars["n_resamples"])
         for m, w in weights.items():
@@ -263,12 +266,12 @@ class Comparison:
 
 def _as_model(func: str, name: Any, value: Any, what: str) -> _Model:
     if not isinstance(name, str) or not name:
-        raise ValueError(f"{func}: {what} names must be non-empty strings, got {name!r}")
+        raise InvalidArgumentError(f"{func}: {what} names must be non-empty strings, got {name!r}")
     if isinstance(value, Predictions):
         return _Model(name, value.logits, value)
     arr = np.asarray(value)
     if arr.ndim != 2:
-        raise ValueError(
+        raise ShapeError(
             f"{func}: {what} {name!r} must be 2-D logits (examples x classes) or Predictions, "
             f"got shape {arr.shape}"
         )
@@ -278,21 +281,23 @@ def _as_model(func: str, name: Any, value: Any, what: str) -> _Model:
 def _models(func: str, reference: Any, variants: Any) -> list[_Model]:
     if isinstance(reference, Mapping):
         if len(reference) != 1:
-            raise ValueError(f"{func}: reference must hold exactly one model, got {len(reference)}")
+            raise InvalidArgumentError(
+                f"{func}: reference must hold exactly one model, got {len(reference)}"
+            )
         ((ref_name, ref_value),) = reference.items()
     elif isinstance(reference, tuple) and len(reference) == 2:
         ref_name, ref_value = reference
     else:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: reference must be (name, logits) or {{name: logits}}, got "
             f"{type(reference).__name__}"
         )
     if not isinstance(variants, Mapping) or not variants:
-        raise ValueError(f"{func}: variants must be a non-empty mapping name -> logits")
+        raise ShapeError(f"{func}: variants must be a non-empty mapping name -> logits")
     out = [_as_model(func, ref_name, ref_value, "reference")]
     for name, value in variants.items():
         if name == out[0].name:
-            raise ValueError(f"{func}: variant {name!r} has the reference's name")
+            raise InvalidArgumentError(f"{func}: variant {name!r} has the reference's name")
         out.append(_as_model(func, name, value, "variant"))
     return out
 
@@ -301,16 +306,16 @@ def _check_models(func: str, y: np.ndarray, models: list[_Model]) -> None:
     n, k = y.shape[0], models[0].logits.shape[1]
     for m in models:
         if m.logits.shape[0] != n:
-            raise ValueError(f"{func}: {m.name!r} has {m.logits.shape[0]} rows but labels has {n}")
+            raise ShapeError(f"{func}: {m.name!r} has {m.logits.shape[0]} rows but labels has {n}")
         if m.logits.shape[1] != k:
-            raise ValueError(
+            raise AlignmentError(
                 f"{func}: {m.name!r} has {m.logits.shape[1]} classes but {models[0].name!r} has {k}"
             )
         if m.source is not None:
             diff = np.flatnonzero(m.source.labels != y)
             if diff.size:
                 i = int(diff[0])
-                raise ValueError(
+                raise AlignmentError(
                     f"{func}: the labels stored with {m.name!r} differ from labels at position "
                     f"{i} ({m.source.labels[i]} vs {y[i]})"
                 )
@@ -337,19 +342,21 @@ def _choose_metrics(func: str, metrics: Any, have_teacher: bool) -> list[str]:
         return allowed
     names = [metrics] if isinstance(metrics, str) else list(metrics)
     if not names:
-        raise ValueError(f"{func}: metrics is empty; choose from {', '.join(allowed)}")
+        raise ShapeError(f"{func}: metrics is empty; choose from {', '.join(allowed)}")
     for n in names:
         s = registry.spec(func, n)
         if n not in supported:
             hint = " (churn is always in .churn)" if s.name == "churn" else ""
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{func}: metric {n!r} cannot be resampled here; choose from "
                 f"{', '.join(allowed)}{hint}"
             )
         if s.needs == "reference" and not have_teacher:
-            raise ValueError(f"{func}: metric {n!r} needs teacher= (a reference model's logits)")
+            raise InvalidArgumentError(
+                f"{func}: metric {n!r} needs teacher= (a reference model's logits)"
+            )
     if len(set(names)) != len(names):
-        raise ValueError(f"{func}: metrics has duplicates: {names}")
+        raise InvalidArgumentError(f"{func}: metrics has duplicates: {names}")
     return names
 
 
@@ -480,7 +487,9 @@ def compare(
     models = _models(func, reference, variants)
     if labels is None:
         if models[0].source is None:
-            raise ValueError(f"{func}: labels is None but the reference is not a Predictions")
+            raise InvalidArgumentError(
+                f"{func}: labels is None but the reference is not a Predictions"
+            )
         labels = models[0].source.labels
     y = labels_array(func, labels)
     _check_models(func, y, models)
@@ -491,7 +500,9 @@ def compare(
         temperature_seed = check_int(func, "temperature_seed", temperature_seed, 0)
     n_bins = check_int(func, "n_bins", n_bins, 1)
     if method not in _bootstrap.METHODS:
-        raise ValueError(f"{func}: unknown method {method!r}; choose from {_bootstrap.METHODS}")
+        raise InvalidArgumentError(
+            f"{func}: unknown method {method!r}; choose from {_bootstrap.METHODS}"
+        )
     teacher_logits = teacher.logits if isinstance(teacher, Predictions) else teacher
     names = _choose_metrics(func, metrics, teacher_logits is not None)
     k = models[0].logits.shape[1]
@@ -804,7 +815,7 @@ def _pareto(func, result: Comparison, pareto_metrics, names) -> pd.DataFrame | N
         chosen = [pareto_metrics] if isinstance(pareto_metrics, str) else list(pareto_metrics)
         for q in chosen:
             if q not in valid:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{func}: unknown quality metric {q!r} in pareto_metrics; valid names: "
                     f"{', '.join(valid)}"
                 )
@@ -865,7 +876,7 @@ def _apply_constraints(func: str, result: Comparison, cons: list[str | Constrain
                 isinstance(text, str) and text.strip().startswith(c) for c in COST_COLUMNS
             ):
                 msg += " (no costs were given: pass costs= or prediction files with cost metadata)"
-            raise ValueError(msg.replace("parse_constraint", func, 1)) from None
+            raise InvalidArgumentError(msg.replace("parse_constraint", func, 1)) from None
     vals = pd.DataFrame(index=pd.Index(result.models, name="model"))
     for c in parsed:
         base, _, group = c.name.partition("@")

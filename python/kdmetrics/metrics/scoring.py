@@ -9,6 +9,7 @@ import numpy as np
 from kdmetrics import _kernels
 from kdmetrics._arrays import Rows, per_row
 from kdmetrics._validation import (
+    check_bool,
     check_label_range,
     check_rows,
     check_temperature,
@@ -49,6 +50,7 @@ def example_stats(
     and NLL and Brier unless ``scores=False`` (then they are None: ECE needs
     neither, and skipping them saves a pass)."""
     t = check_temperature(func, temperature)
+    probs = check_bool(func, "probs", probs)
     y = labels_array(func, labels)
     z = Rows(func, logits, name)
     check_rows(func, y.shape[0], name, z.shape[0], "labels")
