@@ -42,8 +42,13 @@ CALLS = {
     "ece": (km.ece, (Y, Z), {"n_bins": 10, "temperature": 1.5, "strategy": "uniform"}),
     "reliability_table": (km.reliability_table, (Y, Z), {"n_bins": 5}),
     "nll": (km.nll, (Y, P), {"probs": True, "temperature": 1.0}),
-    "brier": (km.brier, (Y, Z), {"temperature": 2.0}),
-    "kl_divergence": (km.kl_divergence, (Z, Z2), {"temperature": 1.0}),
+    "brier": (km.brier, (Y, Z), {"temperature": 2.0, "per_example": True}),
+    "ece_right": (km.ece, (Y, Z), {"right": False, "probs": False}),
+    "kl_divergence": (
+        km.kl_divergence,
+        (Z, Z2),
+        {"temperature": 1.0, "per_example": False, "p_probs": None, "q_probs": False},
+    ),
     "js_divergence": (km.js_divergence, (Z, Z2), {"base": 2}),
     "js_distance": (km.js_distance, (Z, Z2), {}),
     "fit_temperature": (km.fit_temperature, (Y, Z), {"max_iter": 50, "bounds": (0.05, 20.0)}),
@@ -64,15 +69,34 @@ CALLS = {
         {"tier_of_class": [0, 1, 2, 2, 2], "top_k": 2, "probs": False, "reference_probs": None},
     ),
     "ids_sha256": (km.ids_sha256, (np.arange(N),), {}),
+    # The one entry that raises as given (no such file): junk in any argument
+    # must still be refused by name.
     "load_predictions": (
         km.load_predictions,
         ("/nonexistent/preds.npz",),
-        {"logits_key": None, "fmt": None},
+        {"logits_key": None, "fmt": None, "probs": None},
     ),
     "compare": (
         km.compare,
-        (Y, Z, {"int8": Z2}),
+        (Y, ("fp32", Z), {"int8": Z2}),
         {"n_resamples": 20, "seed": 0, "ci": 0.9, "n_bins": 10, "temperature_scaling": False},
+    ),
+    "compare_options": (
+        km.compare,
+        (Y, ("fp32", Z), {"int8": Z2}),
+        {
+            "n_resamples": 20,
+            "tier_of_class": [0, 1, 2, 2, 2],
+            "metrics": ["accuracy", "nll"],
+            "method": "percentile",
+            "min_discordant": 10,
+            "constraints": ["accuracy>=0.1"],
+            "temperature_scaling": False,
+            "pareto_metrics": None,
+            "costs": None,
+            "teacher": None,
+            "temperature_seed": None,
+        },
     ),
     "compare_seeds": (
         km.compare_seeds,
@@ -119,6 +143,7 @@ _BOUNDED = {
     ("paired_bootstrap", "n_resamples"),
     ("compare_seeds", "n_resamples"),
     ("compare", "n_resamples"),
+    ("compare_options", "n_resamples"),
 }
 
 
@@ -149,7 +174,7 @@ def test_junk_gives_a_result_or_a_named_error(name, data):
         try:
             fn(*args, **kwargs)
         except (ValueError, TypeError) as e:
-            func = name.split("_tiers")[0]  # several CALLS entries may share a function
+            func = fn.__name__  # several CALLS entries may share a function
             assert str(e).startswith(f"{func}:"), f"{type(e).__name__} without function name: {e}"
     for before, after in zip(originals, args, strict=True):
         if isinstance(before, np.ndarray) and before.dtype != object:

@@ -22,9 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kdmetrics._arrays import as_array, check_finite
 from kdmetrics._validation import (
+    check_bool,
     check_ci,
     check_int,
+    check_label_range,
+    check_n_bins,
     check_n_resamples,
     labels_array,
     scores_array,
@@ -32,7 +36,7 @@ from kdmetrics._validation import (
 from kdmetrics.comparison.constraints import Constraint, constraint_tables, parse_constraint
 from kdmetrics.comparison.costs import COST_COLUMNS, costs_from_metadata, load_costs
 from kdmetrics.comparison.pareto import pareto_table
-from kdmetrics.errors import AlignmentError, InvalidArgumentError, ShapeError
+from kdmetrics.errors import AlignmentError, InvalidArgumentError, KdMetricsError, ShapeError
 from kdmetrics.io.predictions import Predictions, check_aligned
 from kdmetrics.metrics import registry
 from kdmetrics.metrics.agreement import predicted_classes
@@ -269,13 +273,15 @@ def _as_model(func: str, name: Any, value: Any, what: str) -> _Model:
         raise InvalidArgumentError(f"{func}: {what} names must be non-empty strings, got {name!r}")
     if isinstance(value, Predictions):
         return _Model(name, value.logits, value)
-    arr = np.asarray(value)
+    arr = as_array(func, value, f"{what} {name!r}")
     if arr.ndim != 2:
         raise ShapeError(
             f"{func}: {what} {name!r} must be 2-D logits (examples x classes) or Predictions, "
             f"got shape {arr.shape}"
         )
-    return _Model(name, scores_array(func, arr, f"{what} {name!r}"), None)
+    z = scores_array(func, arr, f"{what} {name!r}")
+    check_finite(func, z, f"{what} {name!r}")  # here, not deep inside as another function's
+    return _Model(name, z, None)
 
 
 def _models(func: str, reference: Any, variants: Any) -> list[_Model]:
@@ -335,12 +341,23 @@ def _check_models(func: str, y: np.ndarray, models: list[_Model]) -> None:
                 )
 
 
+def _name_list(func: str, arg: str, value: Any) -> list[Any]:
+    """A name or a list/tuple/1-D array of them, as a list (``None`` aside)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple) or (isinstance(value, np.ndarray) and value.ndim == 1):
+        return list(value)
+    raise InvalidArgumentError(
+        f"{func}: {arg} must be a name or a list of names, got {type(value).__name__}"
+    )
+
+
 def _choose_metrics(func: str, metrics: Any, have_teacher: bool) -> list[str]:
     supported = bootstrap_metrics()
     allowed = [n for n in supported if registry.METRICS[n].needs != "reference" or have_teacher]
     if metrics is None:
         return allowed
-    names = [metrics] if isinstance(metrics, str) else list(metrics)
+    names = _name_list(func, "metrics", metrics)
     if not names:
         raise ShapeError(f"{func}: metrics is empty; choose from {', '.join(allowed)}")
     for n in names:
@@ -484,6 +501,10 @@ def compare(
     """
     func = "compare"
     ci = check_ci(func, ci)
+    temperature_scaling = check_bool(func, "temperature_scaling", temperature_scaling)
+    constraints = _name_list(func, "constraints", constraints)
+    if pareto_metrics is not None:
+        pareto_metrics = _name_list(func, "pareto_metrics", pareto_metrics)
     models = _models(func, reference, variants)
     if labels is None:
         if models[0].source is None:
@@ -495,17 +516,29 @@ def compare(
     _check_models(func, y, models)
     min_discordant = check_int(func, "min_discordant", min_discordant, 0)
     n_resamples = check_n_resamples(func, n_resamples)
-    seed = check_int(func, "seed", seed, 0)
+    seed = check_int(func, "seed", seed, 0, 2**64 - 1)
     if temperature_seed is not None:
-        temperature_seed = check_int(func, "temperature_seed", temperature_seed, 0)
-    n_bins = check_int(func, "n_bins", n_bins, 1)
-    if method not in _bootstrap.METHODS:
+        temperature_seed = check_int(func, "temperature_seed", temperature_seed, 0, 2**64 - 1)
+    n_bins = check_n_bins(func, n_bins)
+    if not isinstance(method, str) or method not in _bootstrap.METHODS:
         raise InvalidArgumentError(
             f"{func}: unknown method {method!r}; choose from {_bootstrap.METHODS}"
         )
-    teacher_logits = teacher.logits if isinstance(teacher, Predictions) else teacher
+    teacher_logits = None
+    if teacher is not None:
+        t = _as_model(func, "teacher", teacher, "teacher")
+        n, k_ref = models[0].logits.shape
+        if t.logits.shape[0] != n:
+            raise ShapeError(f"{func}: teacher has {t.logits.shape[0]} rows but labels has {n}")
+        if t.logits.shape[1] != k_ref:
+            raise AlignmentError(
+                f"{func}: teacher has {t.logits.shape[1]} classes but "
+                f"{models[0].name!r} has {k_ref}"
+            )
+        teacher_logits = t.logits
     names = _choose_metrics(func, metrics, teacher_logits is not None)
     k = models[0].logits.shape[1]
+    check_label_range(func, y, k)
     class_tier = None if tier_of_class is None else tier_codes(func, tier_of_class, k)
     ref = models[0]
     boot_kw: dict[str, Any] = dict(
@@ -583,7 +616,10 @@ def compare(
     model_names = [m.name for m in models]
     cost_table = None
     if costs is not None:
-        cost_table = load_costs(costs, model_names)
+        try:
+            cost_table = load_costs(costs, model_names)
+        except KdMetricsError as e:
+            raise e.with_prefix(func) from None
     elif any(m.source is not None for m in models):
         cost_table = costs_from_metadata(
             {m.name: (m.source.metadata if m.source is not None else {}) for m in models}

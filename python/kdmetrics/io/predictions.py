@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from kdmetrics._arrays import as_array, check_finite, check_probabilities
-from kdmetrics._validation import check_label_range, labels_array, scores_array
+from kdmetrics._validation import check_bool, check_label_range, labels_array, scores_array
 from kdmetrics.errors import AlignmentError, InvalidArgumentError, ShapeError
 from kdmetrics.io.formats import Mapping, read
 
@@ -227,6 +227,8 @@ def load_predictions(
     implies (``npz``, ``npy``, ``pt``, ``csv``, ``parquet``).
     """
     func = "load_predictions"
+    if probs is not None:
+        probs = check_bool(func, "probs", probs)
     p = str(path)
     if not os.path.exists(p):
         raise InvalidArgumentError(f"{func}: {p}: no such file")
@@ -298,7 +300,7 @@ def check_aligned(files: Sequence[Predictions]) -> str:
     """
     func = "check_aligned"
     if not files:
-        raise InvalidArgumentError(f"{func}: no prediction files given")
+        raise ShapeError(f"{func}: no prediction files given")
     ref = files[0]
     ref_name = ref.path or ref.name
     for f in files:  # Predictions built by hand were never validated
@@ -306,7 +308,7 @@ def check_aligned(files: Sequence[Predictions]) -> str:
     for other in files[1:]:
         name = other.path or other.name
         if other.n_examples != ref.n_examples:
-            raise InvalidArgumentError(
+            raise AlignmentError(
                 f"{name} has {other.n_examples} examples but {ref_name} has {ref.n_examples}"
             )
         if other.n_classes != ref.n_classes:

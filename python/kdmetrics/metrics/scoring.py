@@ -87,6 +87,7 @@ def nll(
     prediction costs ~36 nats there and its true value here; an exactly zero
     probability is ``inf``). ``probs=True`` reads probabilities instead of logits.
     """
+    per_example = check_bool("nll", "per_example", per_example)
     values, _ = example_stats("nll", labels, logits, temperature, probs).scores()
     return values if per_example else float(values.mean())
 
@@ -104,5 +105,6 @@ def brier(
     This is the original (Brier 1950) multi-class score; scikit-learn's
     ``brier_score_loss`` for binary problems is half of it at K = 2.
     """
+    per_example = check_bool("brier", "per_example", per_example)
     _, values = example_stats("brier", labels, logits, temperature, probs).scores()
     return values if per_example else float(values.mean())
