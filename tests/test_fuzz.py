@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kdmetrics as km
+from kdmetrics.metrics.calibration import ece_debiased
 
 N, K = 40, 5
 _RNG = np.random.default_rng(0)
@@ -41,8 +42,13 @@ CALLS = {
     "ece": (km.ece, (Y, Z), {"n_bins": 10, "temperature": 1.5, "strategy": "uniform"}),
     "reliability_table": (km.reliability_table, (Y, Z), {"n_bins": 5}),
     "nll": (km.nll, (Y, P), {"probs": True, "temperature": 1.0}),
-    "brier": (km.brier, (Y, Z), {"temperature": 2.0}),
-    "kl_divergence": (km.kl_divergence, (Z, Z2), {"temperature": 1.0}),
+    "brier": (km.brier, (Y, Z), {"temperature": 2.0, "per_example": True}),
+    "ece_right": (km.ece, (Y, Z), {"right": False, "probs": False}),
+    "kl_divergence": (
+        km.kl_divergence,
+        (Z, Z2),
+        {"temperature": 1.0, "per_example": False, "p_probs": None, "q_probs": False},
+    ),
     "js_divergence": (km.js_divergence, (Z, Z2), {"base": 2}),
     "js_distance": (km.js_distance, (Z, Z2), {}),
     "fit_temperature": (km.fit_temperature, (Y, Z), {"max_iter": 50, "bounds": (0.05, 20.0)}),
@@ -54,6 +60,43 @@ CALLS = {
         km.paired_bootstrap,
         (Y, Z, Z2),
         {"n_resamples": 20, "seed": 1, "ci": 0.9, "method": "percentile"},
+    ),
+    "aurc": (km.aurc, (Y, Z), {"temperature": 1.0, "probs": False}),
+    "ece_debiased": (ece_debiased, (Y, Z), {"n_bins": 10}),
+    "summary_tiers": (
+        km.summary,
+        (Y, Z),
+        {"tier_of_class": [0, 1, 2, 2, 2], "top_k": 2, "probs": False, "reference_probs": None},
+    ),
+    "ids_sha256": (km.ids_sha256, (np.arange(N),), {}),
+    # The one entry that raises as given (no such file): junk in any argument
+    # must still be refused by name.
+    "load_predictions": (
+        km.load_predictions,
+        ("/nonexistent/preds.npz",),
+        {"logits_key": None, "fmt": None, "probs": None},
+    ),
+    "compare": (
+        km.compare,
+        (Y, ("fp32", Z), {"int8": Z2}),
+        {"n_resamples": 20, "seed": 0, "ci": 0.9, "n_bins": 10, "temperature_scaling": False},
+    ),
+    "compare_options": (
+        km.compare,
+        (Y, ("fp32", Z), {"int8": Z2}),
+        {
+            "n_resamples": 20,
+            "tier_of_class": [0, 1, 2, 2, 2],
+            "metrics": ["accuracy", "nll"],
+            "method": "percentile",
+            "min_discordant": 10,
+            "constraints": ["accuracy>=0.1"],
+            "temperature_scaling": False,
+            "pareto_metrics": None,
+            "costs": None,
+            "teacher": None,
+            "temperature_seed": None,
+        },
     ),
     "compare_seeds": (
         km.compare_seeds,
@@ -72,7 +115,9 @@ def _arrays() -> st.SearchStrategy:
     def build(dtype, shape, fill):
         arr = np.full(shape, fill if dtype not in ("O", "<U3") else "x", dtype=object)
         try:
-            return arr.astype(dtype)
+            with warnings.catch_warnings():  # 1e30 -> float16 overflows to inf: wanted junk
+                warnings.simplefilter("ignore")
+                return arr.astype(dtype)
         except (ValueError, TypeError, OverflowError):
             return arr
 
@@ -94,7 +139,12 @@ JUNK = st.one_of(
 # Arguments whose huge-integer junk would ask a kernel for unbounded work or
 # memory even when validated (e.g. 2**60 resamples): such values are tried in
 # the subprocess test below, and kept small here.
-_BOUNDED = {("paired_bootstrap", "n_resamples"), ("compare_seeds", "n_resamples")}
+_BOUNDED = {
+    ("paired_bootstrap", "n_resamples"),
+    ("compare_seeds", "n_resamples"),
+    ("compare", "n_resamples"),
+    ("compare_options", "n_resamples"),
+}
 
 
 def _small(value):
@@ -124,7 +174,8 @@ def test_junk_gives_a_result_or_a_named_error(name, data):
         try:
             fn(*args, **kwargs)
         except (ValueError, TypeError) as e:
-            assert str(e).startswith(f"{name}:"), f"{type(e).__name__} without function name: {e}"
+            func = fn.__name__  # several CALLS entries may share a function
+            assert str(e).startswith(f"{func}:"), f"{type(e).__name__} without function name: {e}"
     for before, after in zip(originals, args, strict=True):
         if isinstance(before, np.ndarray) and before.dtype != object:
             np.testing.assert_array_equal(before, after)  # never modified

@@ -129,7 +129,11 @@ def as_array(func: str, x: Any, name: str) -> np.ndarray:
     """``np.asarray(x)``, also for torch tensors of any dtype and device (detached)."""
     if _torch_tensor(x):
         return _tensor_to_numpy(func, x.detach(), name)
-    return np.asarray(x)
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError, OverflowError) as e:
+        # ragged nested lists, objects NumPy cannot hold in one array
+        raise ShapeError(f"{func}: {name} is not an array ({e})") from None
 
 
 def _float_dtype(arr: np.ndarray) -> bool:

@@ -530,7 +530,7 @@ def test_cli_train_with_test_split(task, tmp_path, capsys):
     d = task["dir"]
     args = ["train", "--train", str(d / "train.npz"), "--val", str(d / "val.npz"),
             "--test", str(d / "test.npz"), "--epochs", "2", "--hidden", "8", "--device", "cpu",
-            "--tier-sizes", "1,1", "--no-progress", "--out", str(tmp_path)]  # fmt: skip
+            "--tier-sizes", "1", "1", "--quiet", "--out", str(tmp_path)]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "chosen on --val" in out and "test (held out)" in out

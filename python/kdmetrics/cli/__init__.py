@@ -4,7 +4,10 @@ Each subcommand lives in its own module and registers itself in
 ``SUBCOMMANDS``: a module path whose ``add_arguments(parser)`` declares its
 options and ``run(args) -> int`` does the work. Modules are imported only when
 their subcommand runs, so ``kdmetrics --help`` stays fast and torch-free.
-Errors a user can fix (bad files, bad arguments) print one line and exit 2.
+Errors a user can fix (a :class:`~kdmetrics.errors.KdMetricsError`, which
+includes :class:`UsageError`, or an ``OSError`` such as a missing file) print
+one line and exit 2; anything else is a bug: the traceback, exit 1. Every
+subcommand's ``--help`` shows the defaults, which equal the Python API's.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from kdmetrics.errors import KdMetricsError
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -25,8 +30,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class UsageError(Exception):
+class UsageError(KdMetricsError):
     """A problem with the user's input: reported on one line, exit status 2."""
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option's help; epilogs kept as written."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(
+            name, help=help_text, description=help_text, formatter_class=HelpFormatter
+        )
         p.set_defaults(_module=module)
         _module(module).add_arguments(p)
     return parser
@@ -50,8 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(_module(args._module).run(args) or 0)
-    except (UsageError, ValueError, FileNotFoundError) as e:
-        print(f"kdmetrics {args.command}: error: {e}", file=sys.stderr)
+    except (KdMetricsError, OSError) as e:
+        # Bad input (arguments, files): one line. Anything else propagates
+        # with its traceback (exit 1): it is a bug to report, not to hide.
+        message = " ".join(str(e).split()) or type(e).__name__
+        print(f"kdmetrics {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -45,7 +45,6 @@ example:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EPILOG
     p.add_argument("--reference", required=True, metavar="NAME=FILE", help="the baseline model")
     p.add_argument(
@@ -71,16 +70,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs=2,
         default=(20, 40),
         metavar=("HEAD", "MID"),
-        help="number of head and mid classes when tiers come from counts (20 40)",
+        help="number of head and mid classes when tiers come from counts",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace DIR if it is not empty")
-    p.add_argument("--n-resamples", type=int, default=10_000, help="bootstrap resamples (10000)")
-    p.add_argument("--ci", type=float, default=0.95, help="interval level (0.95)")
+    p.add_argument("--n-resamples", type=int, default=10_000, help="bootstrap resamples")
+    p.add_argument("--ci", type=float, default=0.95, help="interval level")
     p.add_argument(
-        "--seed", type=int, default=0, help="seed of the resamples and the temperature split (0)"
+        "--seed", type=int, default=0, help="seed of the resamples and the temperature split"
     )
-    p.add_argument("--quiet", action="store_true", help="do not print the summary")
+    p.add_argument("--quiet", action="store_true", help="print nothing (no summary, no progress)")
 
 
 def _named(flag: str, spec: str) -> tuple[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from kdmetrics.errors import InvalidArgumentError
 from kdmetrics.io.args import add_mapping_arguments, load_from_args
 from kdmetrics.io.predictions import ids_sha256, save_predictions
 
@@ -26,14 +27,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not args.output.endswith(".npz"):
-        raise ValueError(f"OUT must end with .npz, got {args.output!r}")
+        raise InvalidArgumentError(f"OUT must end with .npz, got {args.output!r}")
     if os.path.exists(args.output):
         if os.path.exists(args.input) and os.path.samefile(args.input, args.output):
-            raise ValueError(f"OUT {args.output!r} is the input file")
+            raise InvalidArgumentError(f"OUT {args.output!r} is the input file")
         if not args.overwrite:
-            raise ValueError(f"{args.output} exists; pass --overwrite to replace it")
+            raise InvalidArgumentError(f"{args.output} exists; pass --overwrite to replace it")
     if getattr(args, "align_by_id", False):
-        raise ValueError("--align-by-id needs two files; convert reads one")
+        raise InvalidArgumentError("--align-by-id needs two files; convert reads one")
     pred = load_from_args(args.input, args)
     meta = {k: v for k, v in pred.metadata.items()}
     save_predictions(

@@ -19,23 +19,35 @@ tests; the report is whatever comes out.
 """
 
 
+def _default(field: str):
+    """The DemoConfig default of ``field`` (the CLI shows and uses the API's)."""
+    from kdmetrics.demo import DemoConfig
+
+    return DemoConfig.__dataclass_fields__[field].default
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EPILOG
     p.add_argument(
-        "--out", metavar="DIR", help="output folder (default: ./kdmetrics-demo-YYYYmmdd-HHMMSS)"
+        "--out",
+        metavar="DIR",
+        help="output folder; when not given, ./kdmetrics-demo-YYYYmmdd-HHMMSS",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of data, training and report (0)")
-    p.add_argument("--n-train", type=int, default=None, help="training examples")
-    p.add_argument("--n-val", type=int, default=None, help="validation examples (about 6430)")
-    p.add_argument("--n-features", type=int, default=None, help="input dimension")
-    p.add_argument("--epochs", type=int, default=None, help="student epochs")
-    p.add_argument("--teacher-epochs", type=int, default=None, help="teacher epochs")
+    p.add_argument(
+        "--seed", type=int, default=_default("seed"), help="seed of data, training and report"
+    )
+    p.add_argument("--n-train", type=int, default=_default("n_train"), help="training examples")
+    p.add_argument("--n-val", type=int, default=_default("n_val"), help="validation examples")
+    p.add_argument("--n-features", type=int, default=_default("n_features"), help="input dimension")
+    p.add_argument("--epochs", type=int, default=_default("epochs"), help="student epochs")
+    p.add_argument(
+        "--teacher-epochs", type=int, default=_default("teacher_epochs"), help="teacher epochs"
+    )
     p.add_argument(
         "--teacher-hidden",
         type=int,
         nargs="+",
-        default=None,
+        default=_default("teacher_hidden"),
         metavar="H",
         help="teacher hidden layer widths",
     )
@@ -43,20 +55,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--student-hidden",
         type=int,
         nargs="+",
-        default=None,
+        default=_default("student_hidden"),
         metavar="H",
         help="student hidden layer widths",
     )
-    p.add_argument("--T", type=float, default=None, help="distillation temperature")
-    p.add_argument("--alpha", type=float, default=None, help="weight of the KD term")
-    p.add_argument("--lr", type=float, default=None, help="learning rate")
-    p.add_argument("--n-resamples", type=int, default=None, help="bootstrap resamples")
-    p.add_argument("--threads", type=int, default=None, help="PyTorch threads while training")
+    p.add_argument("--T", type=float, default=_default("T"), help="distillation temperature")
+    p.add_argument("--alpha", type=float, default=_default("alpha"), help="weight of the KD term")
+    p.add_argument("--lr", type=float, default=_default("lr"), help="learning rate")
+    p.add_argument(
+        "--n-resamples", type=int, default=_default("n_resamples"), help="bootstrap resamples"
+    )
+    p.add_argument(
+        "--threads", type=int, default=_default("threads"), help="PyTorch threads while training"
+    )
     p.add_argument(
         "--no-compress",
         dest="compress",
         action="store_false",
-        default=None,
+        default=_default("compress"),
         help="skip quantizing/pruning the students and the compare step",
     )
     p.add_argument(

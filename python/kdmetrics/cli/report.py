@@ -47,7 +47,6 @@ example:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EPILOG
     p.add_argument("--teacher", required=True, metavar="FILE", help="teacher prediction file")
     p.add_argument(
@@ -85,17 +84,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs=2,
         default=(20, 40),
         metavar=("HEAD", "MID"),
-        help="number of head and mid classes when tiers come from counts (20 40)",
+        help="number of head and mid classes when tiers come from counts",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace DIR if it is not empty")
-    p.add_argument("--n-resamples", type=int, default=10_000, help="bootstrap resamples (10000)")
-    p.add_argument("--ci", type=float, default=0.95, help="interval level (0.95)")
+    p.add_argument("--n-resamples", type=int, default=10_000, help="bootstrap resamples")
+    p.add_argument("--ci", type=float, default=0.95, help="interval level")
     p.add_argument(
         "--seed",
         type=int,
         default=0,
-        help="seed of the bootstrap and of the temperature split-half (0)",
+        help="seed of the bootstrap and of the temperature split-half",
     )
     p.add_argument(
         "--teacher-logits",
@@ -108,9 +107,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="T",
-        help="distillation temperature (default: metadata T of the distilled file)",
+        help="distillation temperature (None: the metadata T of the distilled file)",
     )
-    p.add_argument("--quiet", action="store_true", help="do not print the summary")
+    p.add_argument("--quiet", action="store_true", help="print nothing (no summary, no progress)")
 
 
 def _models(specs: list[str]) -> dict[str, str]:

@@ -16,22 +16,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "file", help="prediction file (.npz with logits and labels, or another layout: see below)"
     )
     p.add_argument("--reference", help="prediction file of a reference model (the teacher)")
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument(
+        "--temperature", type=float, default=1.0, help="softmax temperature of every model"
+    )
     p.add_argument(
         "--tier-sizes",
-        default="20,40",
-        help="head,mid class counts when tiers come from the file's train_counts (default 20,40)",
+        type=int,
+        nargs=2,
+        default=(20, 40),
+        metavar=("HEAD", "MID"),
+        help="number of head and mid classes when tiers come from the file's train_counts",
     )
     p.add_argument("--csv", help="also write the table to this CSV file at full precision")
     add_mapping_arguments(p)
-
-
-def parse_tier_sizes(text: str) -> tuple[int, int]:
-    try:
-        head, mid = (int(v) for v in text.split(","))
-    except ValueError:
-        raise ValueError(f"--tier-sizes must be two integers like 20,40, got {text!r}") from None
-    return head, mid
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     pred = files[0]
     tiers = pred.tier_of_class
     if tiers is None and pred.train_counts is not None:
-        tiers = tiers_from_counts(pred.train_counts, sizes=parse_tier_sizes(args.tier_sizes))
+        tiers = tiers_from_counts(pred.train_counts, sizes=tuple(args.tier_sizes))
     ref = files[1] if args.reference else None
     table = summary(
         pred.labels,

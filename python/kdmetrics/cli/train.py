@@ -17,6 +17,7 @@ import os
 import sys
 from typing import Any
 
+from kdmetrics.errors import InvalidArgumentError, ShapeError
 from kdmetrics.kd.config import LOSSES, STRATEGIES, config_default, metric_base
 
 
@@ -51,7 +52,8 @@ def _floats(text: str) -> list[float]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     def opt(flag: str, field: str, help_text: str = "", **kw: Any) -> None:
         value = config_default(field)  # the API's default, shown in --help
-        p.add_argument(flag, default=value, help=f"{help_text} (default: {value})".strip(), **kw)
+        # the formatter appends "(default: ...)"; help must be non-empty for it
+        p.add_argument(flag, default=value, help=help_text or field.replace("_", " "), **kw)
 
     p.add_argument("--train", required=True, help="training set .npz (features, labels, ids)")
     p.add_argument("--val", required=True, help="validation set .npz; chooses the checkpoint")
@@ -71,7 +73,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=[],
         help="teacher logits on the validation set (agreement and KL with the teacher)",
     )
-    opt("--loss", "loss", "loss;", choices=LOSSES)
+    opt("--loss", "loss", "training loss", choices=LOSSES)
     opt("--T", "T", "temperature (kd, dkd, multi)", type=float)
     opt("--alpha", "alpha", "weight of the distillation term (kd, hard, multi)", type=float)
     opt("--dkd-alpha", "dkd_alpha", "DKD weight of TCKD", type=float)
@@ -85,11 +87,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     opt("--weight-decay", "weight_decay", type=float)
     opt("--warmup-frac", "warmup_frac", type=float)
     opt("--grad-accum", "grad_accum", type=int)
-    p.add_argument("--clip-norm", type=float, help="gradient-norm clip (default: none)")
-    p.add_argument(
-        "--hidden", type=_widths, default=(256,), help="hidden widths, e.g. 512,256 (default: 256)"
-    )
-    p.add_argument("--dropout", type=float, default=0.0, help="(default: 0.0)")
+    p.add_argument("--clip-norm", type=float, help="gradient-norm clip (None: no clipping)")
+    p.add_argument("--hidden", type=_widths, default=(256,), help="hidden widths, e.g. 512,256")
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout of the MLP's hidden layers")
     opt("--seed", "seed", type=int)
     opt("--eval-every", "eval_every", type=int)
     opt("--select-metric", "select_metric", "validation metric choosing the checkpoint")
@@ -101,17 +101,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     opt("--device", "device")
     opt("--num-workers", "num_workers", type=int)
-    opt("--tier-sizes", "tier_sizes", "head,mid class counts", type=_ints)
+    opt(
+        "--tier-sizes",
+        "tier_sizes",
+        "number of head and mid classes",
+        type=int,
+        nargs=2,
+        metavar=("HEAD", "MID"),
+    )
     opt("--pred-dtype", "pred_dtype", choices=("float16", "float32"))
     p.add_argument(
         "--n-classes",
         type=int,
-        help="class count (default: the teacher's, else the largest label + 1)",
+        help="class count (None: the teacher's, else the largest label + 1)",
     )
     opt("--model-name", "model_name")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/latest.pt")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    # the former spelling, kept working but not advertised
+    p.add_argument("--no-progress", dest="quiet", action="store_true", help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,14 +150,14 @@ def run(args: argparse.Namespace) -> int:
 def _class_count(args: argparse.Namespace, labels_max: int) -> int:
     if args.n_classes is not None:
         if args.n_classes < 2:
-            raise ValueError(f"--n-classes must be >= 2, got {args.n_classes}")
+            raise InvalidArgumentError(f"--n-classes must be >= 2, got {args.n_classes}")
         return int(args.n_classes)
     if args.teacher:
         from kdmetrics.kd import TeacherLogits
 
         k = TeacherLogits.open(args.teacher[0]).n_classes
         if labels_max >= k:
-            raise ValueError(
+            raise ShapeError(
                 f"--teacher {args.teacher[0]} has {k} classes but the labels go up to "
                 f"{labels_max}: the teacher does not cover every class"
             )
@@ -159,8 +168,6 @@ def _class_count(args: argparse.Namespace, labels_max: int) -> int:
 def _train(args: argparse.Namespace) -> int:
     from kdmetrics.kd import MLP, FeatureDataset, TrainConfig, train
 
-    if len(args.tier_sizes) != 2:
-        raise ValueError(f"--tier-sizes needs two integers, got {args.tier_sizes}")
     train_set = FeatureDataset.from_npz(args.train)
     val_set = FeatureDataset.from_npz(args.val)
     test_set = FeatureDataset.from_npz(args.test) if args.test else None
@@ -184,7 +191,7 @@ def _train(args: argparse.Namespace) -> int:
         eval_every=args.eval_every,
         device=args.device,
         num_workers=args.num_workers,
-        progress=not args.no_progress,
+        progress=not args.quiet,
         out_dir=args.out,
         model_name=args.model_name,
         tier_sizes=tuple(args.tier_sizes),

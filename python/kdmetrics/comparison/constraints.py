@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from kdmetrics.errors import InvalidArgumentError
+
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     "<=": operator.le,
@@ -65,16 +67,18 @@ def parse_constraint(text: str | Constraint, valid_names: Sequence[str]) -> Cons
         c = text
     else:
         if not isinstance(text, str):
-            raise ValueError(f"{func}: a constraint must be a string, got {type(text).__name__}")
+            raise InvalidArgumentError(
+                f"{func}: a constraint must be a string, got {type(text).__name__}"
+            )
         m = _PATTERN.match(text)
         if m is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{func}: cannot read constraint {text!r}; write NAME OP NUMBER with OP one of "
                 ">=, <=, >, < (e.g. 'macro_f1>=0.20', 'latency_ms<=10')"
             )
         c = Constraint(m["name"], m["op"], float(m["value"]))
     if c.name not in valid_names:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: unknown metric or cost {c.name!r} in constraint {c.text!r}; valid names: "
             f"{', '.join(valid_names)}"
         )

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kdmetrics.errors import InvalidArgumentError
+
 # name -> what it measures; every cost is lower-is-better.
 COST_COLUMNS: dict[str, str] = {
     "latency_ms": "latency per example, milliseconds",
@@ -32,7 +34,7 @@ NAME_COLUMNS: tuple[str, ...] = ("variant", "model")
 
 def _read_file(func: str, path: str) -> pd.DataFrame:
     if not os.path.exists(path):
-        raise ValueError(f"{func}: {path}: no such file")
+        raise InvalidArgumentError(f"{func}: {path}: no such file")
     try:
         if path.lower().endswith(".json"):
             with open(path) as f:
@@ -46,14 +48,14 @@ def _read_file(func: str, path: str) -> pd.DataFrame:
             return pd.DataFrame(data)
         return pd.read_csv(path)
     except (OSError, ValueError) as e:
-        raise ValueError(f"{func}: {path}: cannot read the cost table ({e})") from None
+        raise InvalidArgumentError(f"{func}: {path}: cannot read the cost table ({e})") from None
 
 
 def _from_mapping(data: Mapping[str, Any]) -> pd.DataFrame:
     rows = []
     for name, values in data.items():
         if not isinstance(values, Mapping):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"load_costs: costs[{name!r}] must be a mapping of cost columns, got "
                 f"{type(values).__name__}"
             )
@@ -88,36 +90,36 @@ def load_costs(source: Any, models: Sequence[str]) -> pd.DataFrame:
         table = _from_mapping(source)
         where = "costs"
     else:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: costs must be a file path, a DataFrame or a mapping name -> costs, got "
             f"{type(source).__name__}"
         )
     name_col = next((c for c in NAME_COLUMNS if c in table.columns), None)
     if name_col is None:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {where}: needs a 'variant' (or 'model') column naming each model; "
             f"found {list(table.columns)}"
         )
     valid = [*NAME_COLUMNS, *COST_COLUMNS, *TEXT_COLUMNS]
     unknown = [c for c in table.columns if c not in valid]
     if unknown:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {where}: unknown column(s) {unknown}; valid columns: {', '.join(valid)}"
         )
     table = table.rename(columns={name_col: "variant"})
     table["variant"] = table["variant"].astype(str)
     dup = table["variant"][table["variant"].duplicated()].tolist()
     if dup:
-        raise ValueError(f"{func}: {where}: model {dup[0]!r} appears more than once")
+        raise InvalidArgumentError(f"{func}: {where}: model {dup[0]!r} appears more than once")
     missing = [m for m in models if m not in set(table["variant"])]
     if missing:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {where}: no costs for {', '.join(repr(m) for m in missing)} "
             f"(the table lists {', '.join(table['variant'])})"
         )
     costs = [c for c in COST_COLUMNS if c in table.columns]
     if not costs:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {where}: no cost column; give at least one of {', '.join(COST_COLUMNS)}"
         )
     out = table.set_index("variant").loc[list(models)]
@@ -125,10 +127,10 @@ def load_costs(source: Any, models: Sequence[str]) -> pd.DataFrame:
         try:
             values = pd.to_numeric(out[c], errors="raise").astype(np.float64)
         except (ValueError, TypeError):
-            raise ValueError(f"{func}: {where}: column {c!r} must be numeric") from None
+            raise InvalidArgumentError(f"{func}: {where}: column {c!r} must be numeric") from None
         bad = values[(values < 0) | np.isinf(values)]
         if len(bad):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{func}: {where}: {c} of {bad.index[0]!r} is {bad.iloc[0]}; costs must be "
                 "finite and >= 0"
             )
@@ -163,7 +165,7 @@ def costs_from_metadata(metadata: Mapping[str, Mapping[str, Any]]) -> pd.DataFra
         return None
     missing = [n for n in metadata if n not in rows]
     if missing:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: the prediction metadata of {', '.join(repr(m) for m in missing)} has no "
             f"cost ({', '.join(COST_COLUMNS)}) while {', '.join(repr(r) for r in rows)} do; "
             "give a cost table instead"

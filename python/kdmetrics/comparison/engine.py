@@ -22,9 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kdmetrics._arrays import as_array, check_finite
 from kdmetrics._validation import (
+    check_bool,
     check_ci,
     check_int,
+    check_label_range,
+    check_n_bins,
     check_n_resamples,
     labels_array,
     scores_array,
@@ -32,6 +36,7 @@ from kdmetrics._validation import (
 from kdmetrics.comparison.constraints import Constraint, constraint_tables, parse_constraint
 from kdmetrics.comparison.costs import COST_COLUMNS, costs_from_metadata, load_costs
 from kdmetrics.comparison.pareto import pareto_table
+from kdmetrics.errors import AlignmentError, InvalidArgumentError, KdMetricsError, ShapeError
 from kdmetrics.io.predictions import Predictions, check_aligned
 from kdmetrics.metrics import registry
 from kdmetrics.metrics.agreement import predicted_classes
@@ -191,7 +196,7 @@ class Comparison:
         if key not in self._values:
             have = sorted({k[1] for k in self._values if k[0] == scaling})
             groups = sorted({k[2] for k in self._values if k[0] == scaling})
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Comparison: no {metric!r} in group {group!r} for scaling {scaling!r}; "
                 f"metrics: {', '.join(have)}; groups: {', '.join(groups)}"
             )
@@ -219,10 +224,12 @@ class Comparison:
         key = self._key(scaling, metric, group)
         for m in weights:
             if m not in self._values[key]:
-                raise ValueError(f"{func}: unknown model {m!r}; models: {', '.join(self.models)}")
+                raise InvalidArgumentError(
+                    f"{func}: unknown model {m!r}; models: {', '.join(self.models)}"
+                )
         total = float(sum(weights.values()))
         if abs(total) > 1e-9:
-            raise ValueError(f"{func}: weights must sum to 0 (a contrast), got {total:g}")
+            raise InvalidArgumentError(f"{func}: weights must sum to 0 (a contrast), got {total:g}")
         est = sum(w * self._values[key][m] for m, w in weights.items())
         draws = np.zeros(self.scalars["n_resamples"])
         for m, w in weights.items():
@@ -263,36 +270,40 @@ class Comparison:
 
 def _as_model(func: str, name: Any, value: Any, what: str) -> _Model:
     if not isinstance(name, str) or not name:
-        raise ValueError(f"{func}: {what} names must be non-empty strings, got {name!r}")
+        raise InvalidArgumentError(f"{func}: {what} names must be non-empty strings, got {name!r}")
     if isinstance(value, Predictions):
         return _Model(name, value.logits, value)
-    arr = np.asarray(value)
+    arr = as_array(func, value, f"{what} {name!r}")
     if arr.ndim != 2:
-        raise ValueError(
+        raise ShapeError(
             f"{func}: {what} {name!r} must be 2-D logits (examples x classes) or Predictions, "
             f"got shape {arr.shape}"
         )
-    return _Model(name, scores_array(func, arr, f"{what} {name!r}"), None)
+    z = scores_array(func, arr, f"{what} {name!r}")
+    check_finite(func, z, f"{what} {name!r}")  # here, not deep inside as another function's
+    return _Model(name, z, None)
 
 
 def _models(func: str, reference: Any, variants: Any) -> list[_Model]:
     if isinstance(reference, Mapping):
         if len(reference) != 1:
-            raise ValueError(f"{func}: reference must hold exactly one model, got {len(reference)}")
+            raise InvalidArgumentError(
+                f"{func}: reference must hold exactly one model, got {len(reference)}"
+            )
         ((ref_name, ref_value),) = reference.items()
     elif isinstance(reference, tuple) and len(reference) == 2:
         ref_name, ref_value = reference
     else:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: reference must be (name, logits) or {{name: logits}}, got "
             f"{type(reference).__name__}"
         )
     if not isinstance(variants, Mapping) or not variants:
-        raise ValueError(f"{func}: variants must be a non-empty mapping name -> logits")
+        raise ShapeError(f"{func}: variants must be a non-empty mapping name -> logits")
     out = [_as_model(func, ref_name, ref_value, "reference")]
     for name, value in variants.items():
         if name == out[0].name:
-            raise ValueError(f"{func}: variant {name!r} has the reference's name")
+            raise InvalidArgumentError(f"{func}: variant {name!r} has the reference's name")
         out.append(_as_model(func, name, value, "variant"))
     return out
 
@@ -301,16 +312,16 @@ def _check_models(func: str, y: np.ndarray, models: list[_Model]) -> None:
     n, k = y.shape[0], models[0].logits.shape[1]
     for m in models:
         if m.logits.shape[0] != n:
-            raise ValueError(f"{func}: {m.name!r} has {m.logits.shape[0]} rows but labels has {n}")
+            raise ShapeError(f"{func}: {m.name!r} has {m.logits.shape[0]} rows but labels has {n}")
         if m.logits.shape[1] != k:
-            raise ValueError(
+            raise AlignmentError(
                 f"{func}: {m.name!r} has {m.logits.shape[1]} classes but {models[0].name!r} has {k}"
             )
         if m.source is not None:
             diff = np.flatnonzero(m.source.labels != y)
             if diff.size:
                 i = int(diff[0])
-                raise ValueError(
+                raise AlignmentError(
                     f"{func}: the labels stored with {m.name!r} differ from labels at position "
                     f"{i} ({m.source.labels[i]} vs {y[i]})"
                 )
@@ -330,26 +341,39 @@ def _check_models(func: str, y: np.ndarray, models: list[_Model]) -> None:
                 )
 
 
+def _name_list(func: str, arg: str, value: Any) -> list[Any]:
+    """A name or a list/tuple/1-D array of them, as a list (``None`` aside)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple) or (isinstance(value, np.ndarray) and value.ndim == 1):
+        return list(value)
+    raise InvalidArgumentError(
+        f"{func}: {arg} must be a name or a list of names, got {type(value).__name__}"
+    )
+
+
 def _choose_metrics(func: str, metrics: Any, have_teacher: bool) -> list[str]:
     supported = bootstrap_metrics()
     allowed = [n for n in supported if registry.METRICS[n].needs != "reference" or have_teacher]
     if metrics is None:
         return allowed
-    names = [metrics] if isinstance(metrics, str) else list(metrics)
+    names = _name_list(func, "metrics", metrics)
     if not names:
-        raise ValueError(f"{func}: metrics is empty; choose from {', '.join(allowed)}")
+        raise ShapeError(f"{func}: metrics is empty; choose from {', '.join(allowed)}")
     for n in names:
         s = registry.spec(func, n)
         if n not in supported:
             hint = " (churn is always in .churn)" if s.name == "churn" else ""
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{func}: metric {n!r} cannot be resampled here; choose from "
                 f"{', '.join(allowed)}{hint}"
             )
         if s.needs == "reference" and not have_teacher:
-            raise ValueError(f"{func}: metric {n!r} needs teacher= (a reference model's logits)")
+            raise InvalidArgumentError(
+                f"{func}: metric {n!r} needs teacher= (a reference model's logits)"
+            )
     if len(set(names)) != len(names):
-        raise ValueError(f"{func}: metrics has duplicates: {names}")
+        raise InvalidArgumentError(f"{func}: metrics has duplicates: {names}")
     return names
 
 
@@ -477,26 +501,44 @@ def compare(
     """
     func = "compare"
     ci = check_ci(func, ci)
+    temperature_scaling = check_bool(func, "temperature_scaling", temperature_scaling)
+    constraints = _name_list(func, "constraints", constraints)
+    if pareto_metrics is not None:
+        pareto_metrics = _name_list(func, "pareto_metrics", pareto_metrics)
     models = _models(func, reference, variants)
     if labels is None:
         if models[0].source is None:
-            raise ValueError(f"{func}: labels is None but the reference is not a Predictions")
+            raise InvalidArgumentError(
+                f"{func}: labels is None but the reference is not a Predictions"
+            )
         labels = models[0].source.labels
     y = labels_array(func, labels)
     _check_models(func, y, models)
     min_discordant = check_int(func, "min_discordant", min_discordant, 0)
     n_resamples = check_n_resamples(func, n_resamples)
-    seed = check_int(func, "seed", seed, 0)
+    seed = check_int(func, "seed", seed, 0, 2**64 - 1)
     if temperature_seed is not None:
-        temperature_seed = check_int(func, "temperature_seed", temperature_seed, 0)
-    n_bins = check_int(func, "n_bins", n_bins, 1)
-    if method not in ("auto", *_bootstrap.METHODS):
-        raise ValueError(
+        temperature_seed = check_int(func, "temperature_seed", temperature_seed, 0, 2**64 - 1)
+    n_bins = check_n_bins(func, n_bins)
+    if not isinstance(method, str) or method not in ("auto", *_bootstrap.METHODS):
+        raise InvalidArgumentError(
             f"{func}: unknown method {method!r}; choose from {('auto', *_bootstrap.METHODS)}"
         )
-    teacher_logits = teacher.logits if isinstance(teacher, Predictions) else teacher
+    teacher_logits = None
+    if teacher is not None:
+        t = _as_model(func, "teacher", teacher, "teacher")
+        n, k_ref = models[0].logits.shape
+        if t.logits.shape[0] != n:
+            raise ShapeError(f"{func}: teacher has {t.logits.shape[0]} rows but labels has {n}")
+        if t.logits.shape[1] != k_ref:
+            raise AlignmentError(
+                f"{func}: teacher has {t.logits.shape[1]} classes but "
+                f"{models[0].name!r} has {k_ref}"
+            )
+        teacher_logits = t.logits
     names = _choose_metrics(func, metrics, teacher_logits is not None)
     k = models[0].logits.shape[1]
+    check_label_range(func, y, k)
     class_tier = None if tier_of_class is None else tier_codes(func, tier_of_class, k)
     ref = models[0]
     boot_kw: dict[str, Any] = dict(
@@ -574,7 +616,10 @@ def compare(
     model_names = [m.name for m in models]
     cost_table = None
     if costs is not None:
-        cost_table = load_costs(costs, model_names)
+        try:
+            cost_table = load_costs(costs, model_names)
+        except KdMetricsError as e:
+            raise e.with_prefix(func) from None
     elif any(m.source is not None for m in models):
         cost_table = costs_from_metadata(
             {m.name: (m.source.metadata if m.source is not None else {}) for m in models}
@@ -810,7 +855,7 @@ def _pareto(func, result: Comparison, pareto_metrics, names) -> pd.DataFrame | N
         chosen = [pareto_metrics] if isinstance(pareto_metrics, str) else list(pareto_metrics)
         for q in chosen:
             if q not in valid:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{func}: unknown quality metric {q!r} in pareto_metrics; valid names: "
                     f"{', '.join(valid)}"
                 )
@@ -871,7 +916,7 @@ def _apply_constraints(func: str, result: Comparison, cons: list[str | Constrain
                 isinstance(text, str) and text.strip().startswith(c) for c in COST_COLUMNS
             ):
                 msg += " (no costs were given: pass costs= or prediction files with cost metadata)"
-            raise ValueError(msg.replace("parse_constraint", func, 1)) from None
+            raise InvalidArgumentError(msg.replace("parse_constraint", func, 1)) from None
     vals = pd.DataFrame(index=pd.Index(result.models, name="model"))
     for c in parsed:
         base, _, group = c.name.partition("@")

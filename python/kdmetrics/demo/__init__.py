@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kdmetrics.errors import InvalidArgumentError
 from kdmetrics.io.output import mark_output_folder
 
 # The generated task has this many classes; the validation set must hold
@@ -57,9 +58,9 @@ class DemoConfig:
         """Every argument checked at once, before anything is created; a
         ValueError naming the argument (as its command-line option)."""
 
-        def bad(name: str, want: str) -> ValueError:
+        def bad(name: str, want: str) -> InvalidArgumentError:
             opt = "--" + name.replace("_", "-")
-            return ValueError(f"{opt} must be {want}, got {getattr(self, name)!r}")
+            return InvalidArgumentError(f"{opt} must be {want}, got {getattr(self, name)!r}")
 
         def is_int(v: object) -> bool:
             return isinstance(v, (int, np.integer)) and not isinstance(v, bool)

@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kdmetrics.errors import InvalidArgumentError, ShapeError
+
 COMPRESSIONS: tuple[str, ...] = ("fp32", "int8", "int4", "pruned50")
 DEFAULT_CONSTRAINTS: tuple[str, ...] = (
     "macro_f1>=0.20",
@@ -66,7 +68,7 @@ def int4_weights(weight: torch.Tensor, bits: int = 4) -> torch.Tensor:
     becomes ``scale * q``, ``q`` integer in ``[-(2**(bits-1) - 1), 2**(bits-1) - 1]``,
     ``scale = max|row| / (2**(bits-1) - 1)``; an all-zero row stays zero."""
     if weight.dim() != 2:
-        raise ValueError(f"int4_weights: weight must be 2-D, got shape {tuple(weight.shape)}")
+        raise ShapeError(f"int4_weights: weight must be 2-D, got shape {tuple(weight.shape)}")
     qmax = 2 ** (bits - 1) - 1
     scale = weight.abs().amax(dim=1, keepdim=True) / qmax
     safe = torch.where(scale > 0, scale, torch.ones_like(scale))
@@ -104,11 +106,11 @@ def magnitude_prune(model: torch.nn.Module, amount: float = 0.5) -> torch.nn.Mod
     from torch.nn.utils import prune
 
     if not 0 <= amount < 1:
-        raise ValueError(f"magnitude_prune: amount must be in [0, 1), got {amount}")
+        raise InvalidArgumentError(f"magnitude_prune: amount must be in [0, 1), got {amount}")
     m = copy.deepcopy(model).cpu().eval()
     params = [(layer, "weight") for layer in _linears(m)]
     if not params:
-        raise ValueError("magnitude_prune: the model has no Linear layer")
+        raise InvalidArgumentError("magnitude_prune: the model has no Linear layer")
     prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=amount)
     for layer, name in params:
         prune.remove(layer, name)
@@ -271,10 +273,10 @@ def compress_and_compare(
     from kdmetrics.kd.profile import profile_model
 
     if not students:
-        raise ValueError("compress_and_compare: students is empty")
+        raise ShapeError("compress_and_compare: students is empty")
     ref_student = reference or next(iter(students))
     if ref_student not in students:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"compress_and_compare: reference {ref_student!r} is not among the students "
             f"{list(students)}"
         )

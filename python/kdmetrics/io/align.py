@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from kdmetrics.errors import AlignmentError, InvalidArgumentError
 from kdmetrics.io.predictions import Predictions, check_aligned
 
 ALIGN_MODES = (None, "id")
@@ -37,14 +38,14 @@ def align_predictions(reference: Predictions, other: Predictions) -> tuple[Predi
     ref_name, name = _label(reference), _label(other)
     for p, n in ((reference, ref_name), (other, name)):
         if p.ids is None:
-            raise ValueError(f"{func}: {n} has no ids; cannot align by id")
+            raise AlignmentError(f"{func}: {n} has no ids; cannot align by id")
     a, b = np.asarray(reference.ids), np.asarray(other.ids)
     kind_a, kind_b = (
         ("str" if a.dtype.kind in "US" else "int"),
         ("str" if b.dtype.kind in "US" else "int"),
     )
     if kind_a != kind_b:
-        raise ValueError(
+        raise AlignmentError(
             f"{func}: {ref_name} has {kind_a} ids but {name} has {kind_b} ids; "
             "convert one so the same example has the same id"
         )
@@ -56,13 +57,13 @@ def align_predictions(reference: Predictions, other: Predictions) -> tuple[Predi
     found = (pos < len(sorted_b)) & (sorted_b[pos_clipped] == a)
     if not found.all():
         i = int(np.flatnonzero(~found)[0])
-        raise ValueError(
+        raise AlignmentError(
             f"{func}: id {a[i].item()!r} (position {i} of {ref_name}) is missing from {name} "
             f"({int((~found).sum())} missing)"
         )
     if len(b) != len(a):
         extra = np.setdiff1d(b, a)
-        raise ValueError(
+        raise AlignmentError(
             f"{func}: id {extra[0].item()!r} of {name} is not in {ref_name} "
             f"({extra.size} extra; {len(b)} rows vs {len(a)})"
         )
@@ -90,7 +91,7 @@ def align_files(
     """
     func = "align_files"
     if align not in ALIGN_MODES:
-        raise ValueError(f"{func}: align must be None or 'id', got {align!r}")
+        raise InvalidArgumentError(f"{func}: align must be None or 'id', got {align!r}")
     files = list(files)
     moved = [0] * len(files)
     if align == "id" and files:

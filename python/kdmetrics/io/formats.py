@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from kdmetrics._arrays import as_array
+from kdmetrics.errors import InvalidArgumentError, ShapeError
 
 FORMATS = ("npz", "npy", "pt", "csv", "parquet")
 _EXTENSIONS = {
@@ -91,21 +92,21 @@ def detect_format(func: str, path: str, fmt: str | None) -> str:
     folder is a folder of ``.npy`` files)."""
     if fmt is not None:
         if fmt not in FORMATS:
-            raise ValueError(f"{func}: unknown format {fmt!r}; choose from {FORMATS}")
+            raise InvalidArgumentError(f"{func}: unknown format {fmt!r}; choose from {FORMATS}")
         return fmt
     if os.path.isdir(path):
         return "npy"
     ext = os.path.splitext(path)[1].lower()
     if ext not in _EXTENSIONS:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {path}: cannot tell the layout from the extension {ext!r}; "
             f"known: {', '.join(sorted(_EXTENSIONS))} or a folder of .npy files"
         )
     return _EXTENSIONS[ext]
 
 
-def _missing(func: str, path: str, what: str, key: str, found: Any) -> ValueError:
-    return ValueError(f"{func}: {path}: {what} {key!r} not found; found {sorted(found)}")
+def _missing(func: str, path: str, what: str, key: str, found: Any) -> InvalidArgumentError:
+    return InvalidArgumentError(f"{func}: {path}: {what} {key!r} not found; found {sorted(found)}")
 
 
 def read(func: str, path: str, mapping: Mapping, fmt: str | None = None) -> RawPredictions:
@@ -130,9 +131,9 @@ def _read_npz_file(func: str, path: str, fh: Any, mapping: Mapping) -> RawPredic
     try:
         npz = np.load(fh, allow_pickle=False)
     except Exception as e:  # a truncated or foreign file
-        raise ValueError(f"{func}: {path}: not a readable .npz file ({e})") from None
+        raise InvalidArgumentError(f"{func}: {path}: not a readable .npz file ({e})") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {path}: holds a single array, not an .npz archive; "
             "rename it .npy to read it as scores"
         )
@@ -146,11 +147,15 @@ def _read_npz_file(func: str, path: str, fh: Any, mapping: Mapping) -> RawPredic
         if mapping.ids_key is not None and mapping.ids_key not in keys:
             missing.append(mapping.ids_key)
         if missing:
-            raise ValueError(f"{func}: {path}: missing key(s) {missing}; found {sorted(keys)}")
+            raise InvalidArgumentError(
+                f"{func}: {path}: missing key(s) {missing}; found {sorted(keys)}"
+            )
         try:
             arrays = {k: npz[k] for k in npz.files}
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile) as e:
-            raise ValueError(f"{func}: {path}: damaged or unreadable .npz member ({e})") from None
+            raise InvalidArgumentError(
+                f"{func}: {path}: damaged or unreadable .npz member ({e})"
+            ) from None
     scores = arrays.pop(logits_key)
     labels = arrays.pop(mapping.labels)
     ids = arrays.pop(mapping.ids, None)
@@ -164,9 +169,9 @@ def _load_npy(func: str, path: str) -> np.ndarray:
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as e:
-        raise ValueError(f"{func}: {path}: not a readable .npy file ({e})") from None
+        raise InvalidArgumentError(f"{func}: {path}: not a readable .npy file ({e})") from None
     if not isinstance(arr, np.ndarray):
-        raise ValueError(f"{func}: {path}: not a .npy file (an archive?)")
+        raise InvalidArgumentError(f"{func}: {path}: not a .npy file (an archive?)")
     return arr
 
 
@@ -188,7 +193,7 @@ def _read_npy(func: str, path: str, mapping: Mapping, kind: str) -> RawPredictio
         scores_path = path
     labels_path = _npy_path(base, mapping.labels)
     if not os.path.exists(labels_path):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {path}: labels file {labels_path!r} not found (labels_key names it); "
             f"found {found}"
         )
@@ -197,7 +202,9 @@ def _read_npy(func: str, path: str, mapping: Mapping, kind: str) -> RawPredictio
     if os.path.exists(ids_path):
         ids = np.asarray(_load_npy(func, ids_path))
     elif mapping.ids_key is not None:
-        raise ValueError(f"{func}: {path}: ids file {ids_path!r} not found; found {found}")
+        raise InvalidArgumentError(
+            f"{func}: {path}: ids file {ids_path!r} not found; found {found}"
+        )
     return RawPredictions(
         _load_npy(func, scores_path), np.asarray(_load_npy(func, labels_path)), ids
     )
@@ -207,17 +214,17 @@ def _read_pt(func: str, path: str, mapping: Mapping, kind: str) -> RawPrediction
     try:
         import torch
     except ImportError:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {path}: reading .pt files needs torch (pip install torch)"
         ) from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {path}: not a readable torch file ({type(e).__name__}: {e})"
         ) from None
     if not isinstance(obj, dict):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {path}: expected a dict of tensors, found a {type(obj).__name__}"
         )
     keys = [str(k) for k in obj]
@@ -225,7 +232,9 @@ def _read_pt(func: str, path: str, mapping: Mapping, kind: str) -> RawPrediction
     if mapping.ids_key is not None and mapping.ids_key not in obj:
         missing.append(mapping.ids_key)
     if missing:
-        raise ValueError(f"{func}: {path}: missing key(s) {missing}; found {sorted(keys)}")
+        raise InvalidArgumentError(
+            f"{func}: {path}: missing key(s) {missing}; found {sorted(keys)}"
+        )
     scores = obj[mapping.logits]
     labels = as_array(func, obj[mapping.labels], mapping.labels)
     ids = obj.get(mapping.ids)
@@ -253,7 +262,7 @@ def _table_scores(func: str, path: str, df: Any, key: str) -> np.ndarray:
                 try:
                     cell = json.loads(cell)
                 except json.JSONDecodeError:
-                    raise ValueError(
+                    raise InvalidArgumentError(
                         f"{func}: {path}: column {key!r} row {i} is not a list of numbers: "
                         f"{cell[:60]!r}"
                     ) from None
@@ -261,7 +270,7 @@ def _table_scores(func: str, path: str, df: Any, key: str) -> np.ndarray:
         lengths = {r.shape for r in rows}
         if len(lengths) != 1 or any(r.ndim != 1 for r in rows):
             first = next(i for i, r in enumerate(rows) if r.shape != rows[0].shape or r.ndim != 1)
-            raise ValueError(
+            raise ShapeError(
                 f"{func}: {path}: column {key!r} holds lists of different lengths "
                 f"(row 0: {rows[0].shape}, row {first}: {rows[first].shape})"
             )
@@ -270,13 +279,15 @@ def _table_scores(func: str, path: str, df: Any, key: str) -> np.ndarray:
         names = [c.strip() for c in key.split(",")]
         missing = [c for c in names if c not in cols]
         if missing:
-            raise ValueError(f"{func}: {path}: column(s) {missing} not found; found {cols}")
+            raise InvalidArgumentError(
+                f"{func}: {path}: column(s) {missing} not found; found {cols}"
+            )
     elif any(ch in key for ch in "*?["):
         names = [c for c in cols if fnmatch.fnmatchcase(c, key)]
         if not names:
-            raise ValueError(f"{func}: {path}: no column matches {key!r}; found {cols}")
+            raise InvalidArgumentError(f"{func}: {path}: no column matches {key!r}; found {cols}")
     else:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {path}: column {key!r} not found; found {cols}. Name a list column, "
             "a comma-separated list of per-class columns, or a glob pattern like 'prob_*'"
         )
@@ -286,12 +297,12 @@ def _table_scores(func: str, path: str, df: Any, key: str) -> np.ndarray:
 def _table_column(func: str, path: str, df: Any, key: str, what: str) -> np.ndarray:
     cols = [str(c) for c in df.columns]
     if key not in cols:
-        raise ValueError(f"{func}: {path}: {what} column {key!r} not found; found {cols}")
+        raise InvalidArgumentError(f"{func}: {path}: {what} column {key!r} not found; found {cols}")
     col = df[key]
     if col.dtype.kind in "iufb":
         return col.to_numpy()
     if col.isna().any():
-        raise ValueError(f"{func}: {path}: {what} column {key!r} has missing values")
+        raise InvalidArgumentError(f"{func}: {path}: {what} column {key!r} has missing values")
     values = col.tolist()
     if all(isinstance(v, str) for v in values):
         return np.asarray(values, dtype=str)
@@ -308,18 +319,18 @@ def _read_table(func: str, path: str, mapping: Mapping, kind: str) -> RawPredict
             sep = "\t" if path.lower().endswith(".tsv") else ","
             df = pd.read_csv(path, sep=sep)
     except ImportError as e:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {path}: reading Parquet needs pyarrow (pip install pyarrow): {e}"
         ) from None
     except Exception as e:
-        raise ValueError(f"{func}: {path}: not a readable {kind} table ({e})") from None
+        raise InvalidArgumentError(f"{func}: {path}: not a readable {kind} table ({e})") from None
     scores = _table_scores(func, path, df, mapping.logits)
     labels = _table_column(func, path, df, mapping.labels, "labels")
     ids = None
     if mapping.ids in [str(c) for c in df.columns]:
         ids = _table_column(func, path, df, mapping.ids, "ids")
     elif mapping.ids_key is not None:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {path}: ids column {mapping.ids_key!r} not found; "
             f"found {[str(c) for c in df.columns]}"
         )

@@ -24,12 +24,14 @@ import secrets
 import shutil
 from collections.abc import Callable, Iterable
 
+from kdmetrics.errors import KdMetricsError
+
 MARKER = ".kdmetrics-output"
 _TMP = ".kdmetrics-tmp-"
 _OLD = ".kdmetrics-old-"
 
 
-class OutputFolderError(ValueError):
+class OutputFolderError(KdMetricsError):
     """An output folder kdmetrics refuses to write (a user error: exit 2)."""
 
 

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from kdmetrics._arrays import check_finite, check_probabilities
-from kdmetrics._validation import check_label_range, labels_array, scores_array
+from kdmetrics._arrays import as_array, check_finite, check_probabilities
+from kdmetrics._validation import check_bool, check_label_range, labels_array, scores_array
+from kdmetrics.errors import AlignmentError, InvalidArgumentError, ShapeError
 from kdmetrics.io.formats import Mapping, read
 
 KNOWN_KEYS = ("logits", "labels", "ids", "class_names", "tier_of_class", "train_counts")
@@ -72,7 +73,10 @@ def ids_sha256(ids: Any) -> str:
     newline could collide with two ids, which is why :func:`save_predictions`
     refuses such ids.
     """
-    text = "\n".join(str(v) for v in np.asarray(ids).tolist())
+    arr = as_array("ids_sha256", ids, "ids")
+    if arr.ndim != 1:
+        raise ShapeError(f"ids_sha256: ids must be 1-D, got shape {arr.shape}")
+    text = "\n".join(str(v) for v in arr.tolist())
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -119,7 +123,7 @@ def save_predictions(
             arrays[key] = _plain_array(func, p, key, value)
     for key, value in metadata.items():
         if key in arrays or key in KNOWN_KEYS or key == "probs":
-            raise ValueError(f"{func}: metadata key {key!r} clashes with an array")
+            raise InvalidArgumentError(f"{func}: metadata key {key!r} clashes with an array")
         if value is not None:
             arrays[key] = _plain_array(func, p, f"metadata {key!r}", value)
     with open(path, "wb") as f:
@@ -129,19 +133,19 @@ def save_predictions(
 def _plain_array(func: str, path: str, what: str, value: Any) -> np.ndarray:
     """``value`` as an array ``np.load(allow_pickle=False)`` can read back."""
     if isinstance(value, (dict, set)):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {path}: {what} is a {type(value).__name__}, which would be pickled "
             "and could not be loaded; store scalars or arrays (e.g. json.dumps(value))"
         )
     try:
         arr = np.asarray(value)
     except ValueError as e:  # ragged lists
-        raise ValueError(f"{func}: {path}: {what} is not an array ({e})") from None
+        raise InvalidArgumentError(f"{func}: {path}: {what} is not an array ({e})") from None
     if arr.dtype.kind == "O":
         if arr.size and all(isinstance(v, (str, os.PathLike)) for v in arr.ravel().tolist()):
             return np.asarray([os.fspath(v) for v in arr.ravel().tolist()]).reshape(arr.shape)
         kinds = sorted({type(v).__name__ for v in arr.ravel().tolist()})
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: {path}: {what} holds Python objects ({', '.join(kinds)}), which would be "
             "pickled and could not be loaded; store numbers or strings"
         )
@@ -153,16 +157,18 @@ def _ids_to_save(func: str, path: str, ids: Any) -> np.ndarray:
     values = list(ids.tolist() if isinstance(ids, np.ndarray) else ids)
     for i, v in enumerate(values):
         if v is None:
-            raise ValueError(f"{func}: {path}: ids[{i}] is None")
+            raise InvalidArgumentError(f"{func}: {path}: ids[{i}] is None")
     arr = _plain_array(func, path, "ids", values)
     if arr.ndim != 1:
-        raise ValueError(f"{func}: {path}: ids must be 1-D, got shape {arr.shape}")
+        raise ShapeError(f"{func}: {path}: ids must be 1-D, got shape {arr.shape}")
     if arr.dtype.kind not in "iuU":
-        raise ValueError(f"{func}: {path}: ids must be integers or strings, got dtype {arr.dtype}")
+        raise InvalidArgumentError(
+            f"{func}: {path}: ids must be integers or strings, got dtype {arr.dtype}"
+        )
     if arr.dtype.kind == "U":
         bad = np.flatnonzero(np.char.find(arr, "\n") >= 0)
         if bad.size:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{func}: {path}: ids[{int(bad[0])}] contains a newline, which would make "
                 "the ids' SHA-256 ambiguous"
             )
@@ -172,11 +178,11 @@ def _ids_to_save(func: str, path: str, ids: Any) -> np.ndarray:
 def _check_lengths(func, path, z, y, ids, class_names, tier_of_class, train_counts) -> None:
     n, k = z.shape
     if y.shape[0] != n:
-        raise ValueError(f"{func}: {path}: labels has {y.shape[0]} entries but logits has {n} rows")
+        raise ShapeError(f"{func}: {path}: labels has {y.shape[0]} entries but logits has {n} rows")
     try:
         check_label_range(func, y, k)
     except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+        raise InvalidArgumentError(f"{path}: {e}") from None
     for key, value, want in (
         ("ids", ids, n),
         ("class_names", class_names, k),
@@ -184,17 +190,17 @@ def _check_lengths(func, path, z, y, ids, class_names, tier_of_class, train_coun
         ("train_counts", train_counts, k),
     ):
         if value is not None and np.asarray(value).shape != (want,):
-            raise ValueError(
+            raise ShapeError(
                 f"{func}: {path}: {key} must have shape ({want},), got {np.asarray(value).shape}"
             )
     if ids is not None:
         arr = np.asarray(ids)
         if arr.dtype.kind == "O":
-            raise ValueError(f"{func}: {path}: ids must be integers or strings")
+            raise InvalidArgumentError(f"{func}: {path}: ids must be integers or strings")
         uniq, counts = np.unique(arr, return_counts=True)
         if uniq.shape[0] != n:
             dup = uniq[counts > 1][0]
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{func}: {path}: ids are not unique ({dup.item()!r} appears "
                 f"{int(counts[counts > 1][0])} times)"
             )
@@ -221,9 +227,11 @@ def load_predictions(
     implies (``npz``, ``npy``, ``pt``, ``csv``, ``parquet``).
     """
     func = "load_predictions"
+    if probs is not None:
+        probs = check_bool(func, "probs", probs)
     p = str(path)
     if not os.path.exists(p):
-        raise ValueError(f"{func}: {p}: no such file")
+        raise InvalidArgumentError(f"{func}: {p}: no such file")
     mapping = Mapping(logits_key, labels_key, ids_key)
     raw = read(func, p, mapping, fmt)
     file_probs = bool(raw.extra.pop("__probs__", False))
@@ -235,13 +243,13 @@ def load_predictions(
         if is_probs:
             check_probabilities(func, z, name)
     except ValueError as e:
-        raise ValueError(f"{p}: {e}") from None
+        raise InvalidArgumentError(f"{p}: {e}") from None
     arrays = raw.extra
     ids = raw.ids
     if ids is not None:
         ids = np.asarray(ids)
         if ids.ndim != 1 or ids.dtype.kind not in "iuUS":
-            raise ValueError(
+            raise ShapeError(
                 f"{func}: {p}: ids must be a 1-D array of integers or strings, "
                 f"got dtype {ids.dtype} and shape {ids.shape}"
             )
@@ -292,7 +300,7 @@ def check_aligned(files: Sequence[Predictions]) -> str:
     """
     func = "check_aligned"
     if not files:
-        raise ValueError(f"{func}: no prediction files given")
+        raise ShapeError(f"{func}: no prediction files given")
     ref = files[0]
     ref_name = ref.path or ref.name
     for f in files:  # Predictions built by hand were never validated
@@ -300,11 +308,11 @@ def check_aligned(files: Sequence[Predictions]) -> str:
     for other in files[1:]:
         name = other.path or other.name
         if other.n_examples != ref.n_examples:
-            raise ValueError(
+            raise AlignmentError(
                 f"{name} has {other.n_examples} examples but {ref_name} has {ref.n_examples}"
             )
         if other.n_classes != ref.n_classes:
-            raise ValueError(
+            raise AlignmentError(
                 f"{name} has {other.n_classes} classes but {ref_name} has {ref.n_classes}"
             )
         if ref.ids is not None and other.ids is not None:
@@ -312,7 +320,7 @@ def check_aligned(files: Sequence[Predictions]) -> str:
             diff = np.flatnonzero(a != b) if a.dtype.kind == b.dtype.kind else np.arange(len(a))
             if diff.size:
                 i = int(diff[0])
-                raise ValueError(
+                raise AlignmentError(
                     f"{name}: ids differ from {ref_name} at position {i} "
                     f"({b[i].item()!r} vs {a[i].item()!r}); files must list the same examples "
                     "in the same order (align='id' / --align-by-id reorders by id)"
@@ -320,7 +328,7 @@ def check_aligned(files: Sequence[Predictions]) -> str:
         diff = np.flatnonzero(ref.labels != other.labels)
         if diff.size:
             i = int(diff[0])
-            raise ValueError(
+            raise AlignmentError(
                 f"{name}: labels differ from {ref_name} at position {i} "
                 f"({other.labels[i]} vs {ref.labels[i]}; {diff.size} differences)"
             )

@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from kdmetrics.errors import InvalidArgumentError
+
 CHECKPOINT_FORMAT = "kdmetrics.kd checkpoint 1"
 
 
@@ -93,9 +95,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise ValueError(f"load_checkpoint: {p}: no such file") from None
+        raise InvalidArgumentError(f"load_checkpoint: {p}: no such file") from None
     except (RuntimeError, OSError, EOFError) as e:
-        raise ValueError(f"load_checkpoint: {p}: not a readable checkpoint ({e})") from None
+        raise InvalidArgumentError(
+            f"load_checkpoint: {p}: not a readable checkpoint ({e})"
+        ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"load_checkpoint: {p}: not a kdmetrics.kd checkpoint")
+        raise InvalidArgumentError(f"load_checkpoint: {p}: not a kdmetrics.kd checkpoint")
     return ckpt

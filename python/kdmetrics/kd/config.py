@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from kdmetrics.errors import InvalidArgumentError
 from kdmetrics.metrics.registry import METRICS
 
 # Built-in losses (see kdmetrics.kd.losses.make_loss).
@@ -166,8 +167,10 @@ def _is_number(v: Any) -> bool:
 def check_config(cfg: TrainConfig) -> None:
     """Checks every field that can be checked without data; ValueError naming it."""
 
-    def bad(name: str, want: str) -> ValueError:
-        return ValueError(f"TrainConfig: {name} must be {want}, got {getattr(cfg, name)!r}")
+    def bad(name: str, want: str) -> InvalidArgumentError:
+        return InvalidArgumentError(
+            f"TrainConfig: {name} must be {want}, got {getattr(cfg, name)!r}"
+        )
 
     if not (callable(cfg.loss) or cfg.loss in LOSSES):
         raise bad("loss", f"one of {LOSSES} or a callable")
@@ -212,7 +215,7 @@ def check_config(cfg: TrainConfig) -> None:
     if not isinstance(cfg.device, str) or not cfg.device:
         raise bad("device", "a device name such as 'auto', 'cpu', 'cuda' or 'cuda:1'")
     if cfg.resume and not cfg.out_dir:
-        raise ValueError("TrainConfig: resume=True needs out_dir (where latest.pt lives)")
+        raise InvalidArgumentError("TrainConfig: resume=True needs out_dir (where latest.pt lives)")
 
 
 def metric_base(name: str) -> str:

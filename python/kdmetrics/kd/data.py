@@ -44,6 +44,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler, default_collate
 
+from kdmetrics.errors import InvalidArgumentError, ShapeError
+
 LABEL_KEYS = ("labels", "label")
 
 
@@ -59,16 +61,16 @@ class FeatureDataset(Dataset):
         x = np.asarray(features)
         y = np.asarray(labels)
         if x.ndim != 2:
-            raise ValueError(f"FeatureDataset: features must be 2-D, got shape {x.shape}")
+            raise ShapeError(f"FeatureDataset: features must be 2-D, got shape {x.shape}")
         if y.shape != (x.shape[0],) or y.dtype.kind not in "iu":
-            raise ValueError(
+            raise ShapeError(
                 f"FeatureDataset: labels must be {x.shape[0]} integers, got {y.shape} {y.dtype}"
             )
         self.features = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))
         self.labels = torch.as_tensor(y.astype(np.int64))
         self.ids = np.arange(x.shape[0]) if ids is None else np.asarray(ids)
         if self.ids.shape != (x.shape[0],):
-            raise ValueError(
+            raise ShapeError(
                 f"FeatureDataset: ids must have shape ({x.shape[0]},), got {self.ids.shape}"
             )
 
@@ -78,22 +80,24 @@ class FeatureDataset(Dataset):
         func = "FeatureDataset.from_npz"
         p = os.fspath(path)
         if not os.path.exists(p):
-            raise ValueError(f"{func}: {p}: no such file")
+            raise InvalidArgumentError(f"{func}: {p}: no such file")
         if os.path.isdir(p):
-            raise ValueError(f"{func}: {p}: is a directory, not an .npz file")
+            raise InvalidArgumentError(f"{func}: {p}: is a directory, not an .npz file")
         try:
             # A damaged member fails its CRC check when read whole, here.
             with zipfile.ZipFile(p) as zf:
                 names = {n[: -len(".npy")] for n in zf.namelist() if n.endswith(".npy")}
             missing = [k for k in ("features", "labels") if k not in names]
             if missing:
-                raise ValueError(f"{func}: {p}: missing key(s) {missing}; found {sorted(names)}")
+                raise InvalidArgumentError(
+                    f"{func}: {p}: missing key(s) {missing}; found {sorted(names)}"
+                )
             with np.load(p, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in ("features", "labels", "ids") if k in names}
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
             if str(e).startswith(func):
                 raise
-            raise ValueError(f"{func}: {p}: not a readable .npz file ({e})") from None
+            raise InvalidArgumentError(f"{func}: {p}: not a readable .npz file ({e})") from None
         return cls(arrays["features"], arrays["labels"], arrays.get("ids"))
 
     @property
@@ -112,13 +116,13 @@ def _item_label(func: str, item: Any, i: int) -> Any:
         for key in LABEL_KEYS:
             if key in item:
                 return item[key]
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: item {i} is a dict without a label; it needs one of {LABEL_KEYS}, "
             f"has {sorted(item)}"
         )
     if isinstance(item, (tuple, list)) and len(item) in (2, 3):
         return item[1]
-    raise ValueError(
+    raise InvalidArgumentError(
         f"{func}: item {i} is a {type(item).__name__}; a data set must yield (x, y), "
         "(x, y, index) or a dict with 'labels'"
     )
@@ -134,7 +138,7 @@ def dataset_labels(dataset: Any, func: str = "dataset_labels") -> np.ndarray:
         labels = labels.cpu()
     arr = np.asarray(labels)
     if arr.ndim != 1 or arr.shape[0] != len(dataset) or arr.dtype.kind not in "iu":
-        raise ValueError(
+        raise ShapeError(
             f"{func}: labels must be {len(dataset)} integers, got shape {arr.shape} "
             f"dtype {arr.dtype}"
         )
@@ -148,7 +152,7 @@ def dataset_ids(dataset: Any) -> np.ndarray:
         return np.arange(len(dataset))
     arr = np.asarray(ids.cpu() if isinstance(ids, torch.Tensor) else ids)
     if arr.shape != (len(dataset),):
-        raise ValueError(
+        raise ShapeError(
             f"dataset_ids: the data set's ids must have shape ({len(dataset)},), got {arr.shape}"
         )
     return arr
@@ -186,7 +190,7 @@ def split_batch(func: str, batch: Any, positions: torch.Tensor) -> tuple[Any, to
     if isinstance(batch, Mapping):
         key = next((k for k in LABEL_KEYS if k in batch), None)
         if key is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{func}: a dict batch needs the labels under one of {LABEL_KEYS}; "
                 f"got keys {sorted(batch)}"
             )
@@ -202,20 +206,20 @@ def split_batch(func: str, batch: Any, positions: torch.Tensor) -> tuple[Any, to
                     if index.shape == positions.shape
                     else 0
                 )
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{func}: the data set's third item (index) {int(index[bad])} differs from "
                     f"the example's position {int(positions[bad])}; yield (x, y) and let the "
                     "loop add positions, and put identifiers in the data set's ids"
                 )
     else:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: a batch must be (x, y), (x, y, index) or a dict with 'labels', "
             f"got {type(batch).__name__}"
             + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
         )
     y = torch.as_tensor(y)
     if y.ndim != 1 or y.shape[0] != positions.shape[0]:
-        raise ValueError(
+        raise ShapeError(
             f"{func}: labels must be one integer per example ({positions.shape[0]}), "
             f"got shape {tuple(y.shape)}"
         )
@@ -238,7 +242,7 @@ def output_logits(func: str, out: Any) -> torch.Tensor:
         what = type(out).__name__
         if isinstance(z, torch.Tensor):
             what += f" with logits of shape {tuple(z.shape)} dtype {z.dtype}"
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: the model returned {what}; it must return floating logits "
             "(batch, classes) as a tensor, a dict with 'logits' or a ModelOutput"
         )
@@ -271,7 +275,7 @@ class EpochBatchSampler(Sampler[list[int]]):
         world: int = 1,
     ):
         if batch_size < world:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"batch_size ({batch_size}) must be >= the number of processes ({world})"
             )
         self.n, self.batch_size, self.seed, self.shuffle = n, batch_size, seed, shuffle

@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from kdmetrics.errors import InvalidArgumentError, NonFiniteError, OutOfRangeError, ShapeError
 from kdmetrics.kd.config import (
     IGNORE_INDEX,
     LOSSES,
@@ -86,13 +87,13 @@ class LossOutput(NamedTuple):
 
 def _check_T(func: str, T: float) -> float:
     if isinstance(T, bool) or not isinstance(T, (int, float)) or not math.isfinite(T) or T <= 0:
-        raise ValueError(f"{func}: T must be a finite number > 0, got {T!r}")
+        raise InvalidArgumentError(f"{func}: T must be a finite number > 0, got {T!r}")
     return float(T)
 
 
 def _check_unit(func: str, name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(f"{func}: {name} must be in [0, 1], got {value!r}")
+        raise InvalidArgumentError(f"{func}: {name} must be in [0, 1], got {value!r}")
     return float(value)
 
 
@@ -102,7 +103,7 @@ def _check_nonneg(func: str, name: str, value: float) -> float:
         or not isinstance(value, (int, float))
         or not (math.isfinite(value) and value >= 0)
     ):
-        raise ValueError(f"{func}: {name} must be a finite number >= 0, got {value!r}")
+        raise InvalidArgumentError(f"{func}: {name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
 
@@ -113,13 +114,13 @@ def _upcast(x: Tensor) -> Tensor:
 
 def _check_logits(func: str, name: str, x: Tensor, like: Tensor | None = None) -> Tensor:
     if not isinstance(x, Tensor):
-        raise ValueError(f"{func}: {name} must be a torch.Tensor, got {type(x).__name__}")
+        raise InvalidArgumentError(f"{func}: {name} must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim != 2:
-        raise ValueError(f"{func}: {name} must be 2-D (batch, classes), got shape {tuple(x.shape)}")
+        raise ShapeError(f"{func}: {name} must be 2-D (batch, classes), got shape {tuple(x.shape)}")
     if not x.is_floating_point():
-        raise ValueError(f"{func}: {name} must be floating point, got {x.dtype}")
+        raise InvalidArgumentError(f"{func}: {name} must be floating point, got {x.dtype}")
     if like is not None and x.shape != like.shape:
-        raise ValueError(
+        raise ShapeError(
             f"{func}: {name} has shape {tuple(x.shape)} but student_logits has {tuple(like.shape)}"
         )
     return _upcast(x)
@@ -128,9 +129,11 @@ def _check_logits(func: str, name: str, x: Tensor, like: Tensor | None = None) -
 def _check_labels(func: str, labels: Tensor, s: Tensor) -> Tensor:
     if not isinstance(labels, Tensor) or labels.ndim != 1 or labels.shape[0] != s.shape[0]:
         shape = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
-        raise ValueError(f"{func}: labels must be a 1-D tensor of length {s.shape[0]}, got {shape}")
+        raise ShapeError(f"{func}: labels must be a 1-D tensor of length {s.shape[0]}, got {shape}")
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise ValueError(f"{func}: labels must be integer class indices, got {labels.dtype}")
+        raise InvalidArgumentError(
+            f"{func}: labels must be integer class indices, got {labels.dtype}"
+        )
     return labels.long()
 
 
@@ -150,7 +153,7 @@ def _check_batch(
     """
     n, k = s.shape
     if n == 0:
-        raise ValueError(f"{func}: empty batch (student_logits has 0 rows)")
+        raise ShapeError(f"{func}: empty batch (student_logits has 0 rows)")
     ignored = y == IGNORE_INDEX
     bad = ((y < 0) & ~ignored) | (y >= k)
     flags = [bad.any(), ignored.all(), ignored.any()]
@@ -158,19 +161,22 @@ def _check_batch(
     got = torch.stack(flags).tolist()
     if got[0]:
         i = int(bad.nonzero()[0, 0])
-        raise ValueError(
+        raise OutOfRangeError(
             f"{func}: labels[{i}] = {int(y[i])} is out of range [0, {k}) "
-            f"({int(bad.sum())} bad label(s); the label {IGNORE_INDEX} leaves an example out)"
+            f"({int(bad.sum())} bad label(s); the label {IGNORE_INDEX} leaves an example out)",
+            i,
+            int(y[i]),
+            k,
         )
     for (name, t), nonfinite in zip(teachers, got[3:], strict=True):
         if nonfinite:
             where, rows = _first_nonfinite(t)
-            raise ValueError(
+            raise NonFiniteError(
                 f"{func}: {name}{where} holds NaN or inf ({rows} row(s)); teacher logits must "
                 "be finite (a float16 overflow in a saved teacher file?)"
             )
     if got[1]:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: every label in the batch is {IGNORE_INDEX} (left out): nothing to learn from"
         )
     return ~ignored if got[2] else None
@@ -178,7 +184,7 @@ def _check_batch(
 
 def _device(func: str, student_logits: Any) -> torch.device:
     if not isinstance(student_logits, Tensor):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: student_logits must be a torch.Tensor, got {type(student_logits).__name__}"
         )
     return student_logits.device
@@ -331,7 +337,7 @@ def dkd_loss(
     with _no_autocast(_device(func, student_logits)):
         k = student_logits.shape[-1]
         if student_logits.ndim == 2 and k < 3:
-            raise ValueError(f"{func}: student_logits needs K >= 3 classes for DKD, got {k}")
+            raise ShapeError(f"{func}: student_logits needs K >= 3 classes for DKD, got {k}")
         s, t, y = _student_teacher_labels(func, student_logits, teacher_logits, labels)
         ce = F.cross_entropy(s, y)
         tckd, nckd = (v.mean() for v in _dkd_terms(s, t, y, T))
@@ -342,7 +348,7 @@ def dkd_loss(
 def _teacher_stack(func: str, teachers: Tensor | Sequence[Tensor], s: Tensor) -> Tensor:
     if isinstance(teachers, Tensor):
         if teachers.ndim != 3:
-            raise ValueError(
+            raise ShapeError(
                 f"{func}: teacher_logits must be (teachers, batch, classes), "
                 f"got shape {tuple(teachers.shape)}"
             )
@@ -350,7 +356,7 @@ def _teacher_stack(func: str, teachers: Tensor | Sequence[Tensor], s: Tensor) ->
     else:
         stack = list(teachers)
     if not stack:
-        raise ValueError(f"{func}: teacher_logits is empty")
+        raise ShapeError(f"{func}: teacher_logits is empty")
     checked = [
         _check_logits(func, f"teacher_logits[{m}]", t, s).detach().to(s.dtype)
         for m, t in enumerate(stack)
@@ -367,12 +373,14 @@ def _teacher_weights(func: str, weights, n_teachers: int, s: Tensor) -> Tensor:
     if w.shape == (n_teachers,):
         w = w[:, None].expand(n_teachers, s.shape[0])
     elif w.shape != (n_teachers, s.shape[0]):
-        raise ValueError(
+        raise ShapeError(
             f"{func}: weights must have shape ({n_teachers},) or ({n_teachers}, {s.shape[0]}), "
             f"got {tuple(w.shape)}"
         )
     if not torch.isfinite(w).all() or (w < 0).any() or (w.sum(0) <= 0).any():
-        raise ValueError(f"{func}: weights must be finite, >= 0 and not all zero for an example")
+        raise InvalidArgumentError(
+            f"{func}: weights must be finite, >= 0 and not all zero for an example"
+        )
     return (w / w.sum(0, keepdim=True)).detach()
 
 
@@ -412,9 +420,11 @@ def multi_teacher_kd_loss(
     T = _check_T(func, T)
     alpha = _check_unit(func, "alpha", alpha)
     if strategy not in STRATEGIES:
-        raise ValueError(f"{func}: strategy must be one of {STRATEGIES}, got {strategy!r}")
+        raise InvalidArgumentError(
+            f"{func}: strategy must be one of {STRATEGIES}, got {strategy!r}"
+        )
     if base not in MULTI_BASES:
-        raise ValueError(f"{func}: base must be one of {MULTI_BASES}, got {base!r}")
+        raise InvalidArgumentError(f"{func}: base must be one of {MULTI_BASES}, got {base!r}")
     if base == "dkd":
         dkd_alpha = _check_nonneg(func, "dkd_alpha", dkd_alpha)
         dkd_beta = _check_nonneg(func, "dkd_beta", dkd_beta)
@@ -424,7 +434,7 @@ def multi_teacher_kd_loss(
         t = _teacher_stack(func, teacher_logits, s)
         y = _check_labels(func, labels, s)
         if base == "dkd" and s.shape[1] < 3:
-            raise ValueError(
+            raise ShapeError(
                 f"{func}: student_logits needs K >= 3 classes for DKD, got {s.shape[1]}"
             )
         w = _teacher_weights(func, weights, t.shape[0], s)  # (M, B)
@@ -494,7 +504,7 @@ def _user_loss(fn: Callable[..., Any]) -> LossFn:
             return out
         if isinstance(out, Tensor) and out.ndim == 0 and out.is_floating_point():
             return LossOutput(out, {})
-        raise ValueError(
+        raise InvalidArgumentError(
             f"train: loss {name} returned {type(out).__name__}"
             f"{tuple(out.shape) if isinstance(out, Tensor) else ''}; "
             "return a scalar floating tensor or a LossOutput"
@@ -514,7 +524,9 @@ def make_loss(config: TrainConfig) -> LossFn:
     if callable(c.loss):
         return _user_loss(c.loss)
     if c.loss not in LOSSES:
-        raise ValueError(f"make_loss: loss must be one of {LOSSES} or a callable, got {c.loss!r}")
+        raise InvalidArgumentError(
+            f"make_loss: loss must be one of {LOSSES} or a callable, got {c.loss!r}"
+        )
 
     def warm(epoch: int) -> float:
         return dkd_warmup_factor(epoch + 1, c.dkd_warmup_epochs)

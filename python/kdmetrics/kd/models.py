@@ -7,6 +7,8 @@ from numbers import Integral
 
 from torch import nn
 
+from kdmetrics.errors import InvalidArgumentError
+
 
 class MLP(nn.Sequential):
     """``in_features → [Linear, ReLU, Dropout] × len(hidden) → Linear(n_classes)``."""
@@ -16,12 +18,14 @@ class MLP(nn.Sequential):
     ):
         for name, value in (("in_features", in_features), ("n_classes", n_classes)):
             if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-                raise ValueError(f"MLP: {name} must be an integer >= 1, got {value!r}")
+                raise InvalidArgumentError(f"MLP: {name} must be an integer >= 1, got {value!r}")
         bad = [h for h in hidden if isinstance(h, bool) or not isinstance(h, Integral) or h < 1]
         if bad:
-            raise ValueError(f"MLP: hidden widths must be integers >= 1, got {tuple(hidden)}")
+            raise InvalidArgumentError(
+                f"MLP: hidden widths must be integers >= 1, got {tuple(hidden)}"
+            )
         if not 0 <= dropout < 1:
-            raise ValueError(f"MLP: dropout must be in [0, 1), got {dropout!r}")
+            raise InvalidArgumentError(f"MLP: dropout must be in [0, 1), got {dropout!r}")
         layers: list[nn.Module] = []
         width = in_features
         for h in hidden:

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kdmetrics.errors import InvalidArgumentError
+
 MB = 1e6  # megabytes are 10**6 bytes
 
 
@@ -46,14 +48,14 @@ class ModelProfile:
         smallest profiled by default), ``size_mb``, ``peak_mem_mb``, ``params``."""
         t = self.timings[self.timings["device"] == device]
         if not len(t):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"ModelProfile.costs: no timings on {device!r}; profiled: "
                 f"{sorted(set(self.timings['device']))}"
             )
         b = int(t["batch_size"].min()) if batch_size is None else batch_size
         row = t[t["batch_size"] == b]
         if not len(row):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"ModelProfile.costs: batch size {b} was not profiled; profiled: "
                 f"{sorted(t['batch_size'])}"
             )
@@ -213,15 +215,23 @@ def profile_model(
     """
     func = "profile_model"
     if not isinstance(model, torch.nn.Module):
-        raise ValueError(f"{func}: model must be a torch.nn.Module, got {type(model).__name__}")
+        raise InvalidArgumentError(
+            f"{func}: model must be a torch.nn.Module, got {type(model).__name__}"
+        )
     sizes = [int(b) for b in batch_sizes]
     if not sizes or any(b < 1 for b in sizes):
-        raise ValueError(f"{func}: batch_sizes must be positive integers, got {batch_sizes!r}")
+        raise InvalidArgumentError(
+            f"{func}: batch_sizes must be positive integers, got {batch_sizes!r}"
+        )
     if int(warmup) < 0 or int(repeats) < 1:
-        raise ValueError(f"{func}: need warmup >= 0 and repeats >= 1, got {warmup}, {repeats}")
+        raise InvalidArgumentError(
+            f"{func}: need warmup >= 0 and repeats >= 1, got {warmup}, {repeats}"
+        )
     first = example_batch[0] if isinstance(example_batch, (tuple, list)) else example_batch
     if not isinstance(first, torch.Tensor) or first.dim() < 1 or first.shape[0] < 1:
-        raise ValueError(f"{func}: example_batch must be a tensor (or tuple) with >= 1 row")
+        raise InvalidArgumentError(
+            f"{func}: example_batch must be a tensor (or tuple) with >= 1 row"
+        )
     quantized = any("quantized" in type(m).__module__ for m in model.modules())
     notes: list[str] = []
     if device is None:
@@ -235,9 +245,9 @@ def profile_model(
         devices = [device] if isinstance(device, str) else list(device)
     for d in devices:
         if torch.device(d).type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"{func}: device {d!r} requested but CUDA is not available")
+            raise InvalidArgumentError(f"{func}: device {d!r} requested but CUDA is not available")
         if torch.device(d).type not in ("cpu", "cuda"):
-            raise ValueError(f"{func}: device must be 'cpu' or 'cuda', got {d!r}")
+            raise InvalidArgumentError(f"{func}: device must be 'cpu' or 'cuda', got {d!r}")
 
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
@@ -246,7 +256,7 @@ def profile_model(
     threads = torch.get_num_threads()
     if num_threads is not None:
         if int(num_threads) < 1:
-            raise ValueError(f"{func}: num_threads must be >= 1, got {num_threads}")
+            raise InvalidArgumentError(f"{func}: num_threads must be >= 1, got {num_threads}")
         torch.set_num_threads(int(num_threads))
     rows, peak, method = [], {}, {}
     try:

@@ -53,6 +53,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from kdmetrics.errors import (
+    AlignmentError,
+    InvalidArgumentError,
+    NonFiniteError,
+    OutOfRangeError,
+    ShapeError,
+)
 from kdmetrics.io.predictions import ids_sha256
 from kdmetrics.kd.config import IGNORE_INDEX
 
@@ -112,7 +119,7 @@ def _mmap_npz_member(path: str, member: str) -> np.ndarray | None:
             f.seek(info.header_offset)
             local = f.read(30)
             if local[:4] != b"PK\x03\x04":
-                raise ValueError(f"{path}: corrupt zip header for {member}")
+                raise InvalidArgumentError(f"{path}: corrupt zip header for {member}")
             name_len, extra_len = struct.unpack("<HH", local[26:30])
             start = info.header_offset + 30 + name_len + extra_len
             f.seek(start)
@@ -123,7 +130,7 @@ def _mmap_npz_member(path: str, member: str) -> np.ndarray | None:
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
             data_offset = f.tell()
     if dtype.hasobject:
-        raise ValueError(f"{path}: {member} holds Python objects; save logits as floats")
+        raise InvalidArgumentError(f"{path}: {member} holds Python objects; save logits as floats")
     return np.memmap(
         path, dtype=dtype, mode="r", shape=shape, order="F" if fortran else "C", offset=data_offset
     )
@@ -144,10 +151,12 @@ def _check_finite(func: str, name: str, logits: np.ndarray) -> None:
         finite = np.isfinite(block).all(axis=1)
         if not finite.all():
             bad = np.flatnonzero(~finite)
-            raise ValueError(
+            raise NonFiniteError(
                 f"{func}: {name}: logits row {start + int(bad[0])} holds NaN or inf "
                 f"({bad.size}+ row(s)); teacher logits must be finite (a float16 overflow "
-                "when the file was saved?)"
+                "when the file was saved?)",
+                start + int(bad[0]),
+                None,
             )
 
 
@@ -168,20 +177,20 @@ class TeacherLogits:
     def __post_init__(self) -> None:
         func = "TeacherLogits"
         if self.logits.ndim != 2 or self.logits.dtype.kind != "f":
-            raise ValueError(
+            raise ShapeError(
                 f"{func}: {self.name}: logits must be a 2-D float array, "
                 f"got shape {self.logits.shape} dtype {self.logits.dtype}"
             )
         self.ids = _ids_array(self.ids)
         if self.ids.shape != (self.logits.shape[0],):
-            raise ValueError(
+            raise ShapeError(
                 f"{func}: {self.name}: ids must have shape ({self.logits.shape[0]},), "
                 f"got {self.ids.shape}"
             )
         if _has_duplicates(self.ids):
-            raise ValueError(f"{func}: {self.name}: ids are not unique")
+            raise InvalidArgumentError(f"{func}: {self.name}: ids are not unique")
         if self.logits.shape[1] < 2:
-            raise ValueError(
+            raise ShapeError(
                 f"{func}: {self.name}: logits have {self.logits.shape[1]} class(es); "
                 "a teacher needs at least 2"
             )
@@ -193,23 +202,25 @@ class TeacherLogits:
         func = "TeacherLogits.open"
         p = os.fspath(path)
         if not os.path.exists(p):
-            raise ValueError(f"{func}: {p}: no such file")
+            raise InvalidArgumentError(f"{func}: {p}: no such file")
         if p.endswith(".npy"):
             try:
                 logits = np.load(p, mmap_mode="r", allow_pickle=False)
             except (ValueError, OSError, EOFError) as e:
-                raise ValueError(f"{func}: {p}: not a readable .npy file ({e})") from None
+                raise InvalidArgumentError(f"{func}: {p}: not a readable .npy file ({e})") from None
             if ids is None:
                 side = _sidecar(p)
                 if not os.path.exists(side):
-                    raise ValueError(
+                    raise InvalidArgumentError(
                         f"{func}: {p}: no ids; pass ids= or save them as {side} "
                         "(teacher rows are matched to training examples by id)"
                     )
                 try:
                     ids = np.load(side, allow_pickle=False)
                 except (ValueError, OSError, EOFError) as e:
-                    raise ValueError(f"{func}: {side}: not a readable .npy file ({e})") from None
+                    raise InvalidArgumentError(
+                        f"{func}: {side}: not a readable .npy file ({e})"
+                    ) from None
             return cls(logits=logits, ids=np.asarray(ids), path=p)
         try:
             with np.load(p, allow_pickle=False) as npz:
@@ -220,7 +231,7 @@ class TeacherLogits:
                     if k not in files and not (k == "ids" and ids is not None)
                 ]
                 if missing:
-                    raise ValueError(
+                    raise InvalidArgumentError(
                         f"{func}: {p}: missing key(s) {missing}; found {sorted(files)}"
                     )
                 file_ids = npz["ids"] if "ids" in files else None
@@ -230,7 +241,9 @@ class TeacherLogits:
                 else:
                     _verify_member_crc(p, "logits.npy")
         except (zipfile.BadZipFile, OSError, EOFError) as e:
-            raise ValueError(f"{func}: {p}: not a readable .npz/.npy file ({e})") from None
+            raise InvalidArgumentError(
+                f"{func}: {p}: not a readable .npz/.npy file ({e})"
+            ) from None
         return cls(logits=logits, ids=np.asarray(file_ids if ids is None else ids), path=p)
 
     @property
@@ -267,11 +280,15 @@ class TeacherLogits:
         """Rows for example *positions* in the training set, as float32 (B, K)."""
         idx = np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices)
         if idx.ndim != 1 or idx.dtype.kind not in "iu":
-            raise ValueError(f"fetch: indices must be 1-D integers, got {idx.dtype} {idx.shape}")
+            raise ShapeError(f"fetch: indices must be 1-D integers, got {idx.dtype} {idx.shape}")
         if idx.size and (idx.min() < 0 or idx.max() >= self.n_examples):
-            raise ValueError(
+            j = int(np.flatnonzero((idx < 0) | (idx >= self.n_examples))[0])
+            raise OutOfRangeError(
                 f"fetch: {self.name}: index out of range [0, {self.n_examples}): "
-                f"{int(idx.min()) if idx.min() < 0 else int(idx.max())}"
+                f"{int(idx.min()) if idx.min() < 0 else int(idx.max())}",
+                j,
+                int(idx[j]),
+                self.n_examples,
             )
         # Fancy indexing a memmap reads only these rows; upcast per batch only.
         return torch.from_numpy(np.asarray(self.logits[idx], dtype=np.float32))
@@ -284,7 +301,7 @@ class TeacherLogits:
         try:
             rows = [self._row_of_id[v] for v in wanted]
         except KeyError as e:
-            raise ValueError(
+            raise AlignmentError(
                 f"fetch_ids: {self.name}: id {e.args[0]!r} not in the teacher file"
             ) from None
         return self.fetch(np.asarray(rows, dtype=np.int64))
@@ -306,7 +323,7 @@ class TeacherLogits:
         func = "check_aligned"
         want = _ids_array(ids)
         if n_classes is not None and self.n_classes != n_classes:
-            raise ValueError(
+            raise AlignmentError(
                 f"{func}: {self.name} has {self.n_classes} classes but the student has {n_classes}"
             )
         n = min(self.n_examples, want.shape[0])
@@ -315,19 +332,19 @@ class TeacherLogits:
             hint = ""
             if self.n_examples == want.shape[0] and set(self.ids.tolist()) == set(want.tolist()):
                 hint = " (same ids in another order: save the teacher in the training set's order)"
-            raise ValueError(
+            raise AlignmentError(
                 f"{func}: {self.name}: ids differ from the training set at position {bad} "
                 f"({self.ids[bad].item()!r} vs {want[bad].item()!r}){hint}"
             )
         if self.n_examples != want.shape[0]:
-            raise ValueError(
+            raise ShapeError(
                 f"{func}: {self.name} has {self.n_examples} rows but the training set has "
                 f"{want.shape[0]}; first unmatched position {n}"
             )
         if labels is not None:
             y = np.asarray(labels)
             if y.dtype.kind not in "iu" or y.shape != (want.shape[0],):
-                raise ValueError(
+                raise ShapeError(
                     f"{func}: labels must be {want.shape[0]} integer class indices, got shape "
                     f"{y.shape} dtype {y.dtype}"
                 )
@@ -335,9 +352,12 @@ class TeacherLogits:
             out_of_range = np.flatnonzero(((y < 0) & (y != IGNORE_INDEX)) | (y >= self.n_classes))
             if out_of_range.size:
                 i = int(out_of_range[0])
-                raise ValueError(
+                raise OutOfRangeError(
                     f"{func}: labels[{i}] = {y[i]} is out of range "
-                    f"[0, {self.n_classes}) of {self.name}'s classes"
+                    f"[0, {self.n_classes}) of {self.name}'s classes",
+                    i,
+                    int(y[i]),
+                    self.n_classes,
                 )
             acc = self.accuracy(y)
             labelled = y[y != IGNORE_INDEX]
@@ -358,7 +378,7 @@ class TeacherLogits:
         examples labelled ``IGNORE_INDEX`` (-100) are left out."""
         y = np.asarray(labels, dtype=np.int64)
         if y.shape != (self.n_examples,):
-            raise ValueError(
+            raise ShapeError(
                 f"accuracy: labels must have shape ({self.n_examples},), got {y.shape}"
             )
         hits = 0
@@ -379,7 +399,7 @@ def check_teachers(
     """Runs :meth:`TeacherLogits.check_aligned` on every teacher (all must pass
     before a multi-teacher run); returns the SHA-256 of the id order."""
     if not teachers:
-        raise ValueError("check_teachers: no teachers given")
+        raise InvalidArgumentError("check_teachers: no teachers given")
     sha = ""
     for t in teachers:
         sha = t.check_aligned(ids, labels=labels, n_classes=n_classes, min_accuracy=min_accuracy)
@@ -395,11 +415,11 @@ def save_teacher_logits(path: str | os.PathLike[str], logits: Any, ids: Any) -> 
     z = np.asarray(logits)
     i = _ids_array(ids)
     if z.ndim != 2 or z.dtype.kind != "f":
-        raise ValueError(f"{func}: logits must be a 2-D float array, got {z.shape} {z.dtype}")
+        raise ShapeError(f"{func}: logits must be a 2-D float array, got {z.shape} {z.dtype}")
     if i.shape != (z.shape[0],):
-        raise ValueError(f"{func}: ids must have shape ({z.shape[0]},), got {i.shape}")
+        raise ShapeError(f"{func}: ids must have shape ({z.shape[0]},), got {i.shape}")
     if _has_duplicates(i):
-        raise ValueError(f"{func}: ids are not unique")
+        raise InvalidArgumentError(f"{func}: ids are not unique")
     if p.endswith(".npy"):
         np.save(p, z, allow_pickle=False)
         np.save(_sidecar(p), i, allow_pickle=False)

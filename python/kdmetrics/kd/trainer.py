@@ -30,6 +30,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
+from kdmetrics.errors import AlignmentError, InvalidArgumentError, OutOfRangeError, ShapeError
 from kdmetrics.io.predictions import save_predictions
 from kdmetrics.kd.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -76,7 +77,7 @@ SchedulerFactory = Callable[[torch.optim.Optimizer, int], Any]
 """``scheduler(optimizer, total_steps) -> LR scheduler``, stepped once per optimizer step."""
 
 
-class DeviceUnavailableError(ValueError):
+class DeviceUnavailableError(InvalidArgumentError):
     """The requested device does not exist or is not available here."""
 
 
@@ -140,7 +141,7 @@ def warmup_linear_decay(total_steps: int, warmup_steps: int) -> Callable[[int], 
     """LR factor per optimizer step: linear warm-up ``(step + 1) / warmup`` for
     the first ``warmup_steps`` steps, then linear decay to 0 at ``total_steps``."""
     if total_steps < 1 or not 0 <= warmup_steps <= total_steps:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"warmup_linear_decay: need 0 <= warmup_steps <= total_steps, total_steps >= 1; "
             f"got {warmup_steps}, {total_steps}"
         )
@@ -256,7 +257,7 @@ def predict_logits(
     finally:
         model.train(was_training)
     if not out:
-        raise ValueError(f"{func}: the data set is empty")
+        raise ShapeError(f"{func}: the data set is empty")
     return np.concatenate(out, axis=0)
 
 
@@ -447,7 +448,7 @@ class _Run:
             try:
                 net = copy.deepcopy(model)
             except Exception as e:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"train: could not copy the model instance ({e}); pass a factory "
                     "(e.g. lambda: MyModel(...)) instead"
                 ) from None
@@ -455,16 +456,16 @@ class _Run:
             torch.manual_seed(self.cfg.seed)  # model init depends on the seed only
             net = model()
         else:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"train: model must be an nn.Module or a zero-argument factory, got "
                 f"{type(model).__name__}"
             )
         if not isinstance(net, nn.Module):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"train: the model factory returned {type(net).__name__}, not a Module"
             )
         if self.teacher_model is not None and self.teacher_model is model:
-            raise ValueError("train: teacher_model is the student model itself")
+            raise InvalidArgumentError("train: teacher_model is the student model itself")
         return net
 
     def _read_data(self) -> None:
@@ -474,12 +475,12 @@ class _Run:
             if ds is None:
                 continue
             if not hasattr(ds, "__len__") or not hasattr(ds, "__getitem__"):
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"train: {name} must have __len__ and __getitem__ (a map-style "
                     f"data set), got {type(ds).__name__}"
                 )
             if len(ds) == 0:
-                raise ValueError(f"train: {name} is empty")
+                raise ShapeError(f"train: {name} is empty")
             self.labels[name] = dataset_labels(ds, f"train: {name}")
             self.ids[name] = dataset_ids(ds)
 
@@ -494,7 +495,7 @@ class _Run:
         net.train(was)
         k = int(z.shape[1])
         if k < 2:
-            raise ValueError(f"train: the {what} outputs {k} class(es); need at least 2")
+            raise ShapeError(f"train: the {what} outputs {k} class(es); need at least 2")
         return k
 
     def _check_labels(self) -> None:
@@ -505,12 +506,15 @@ class _Run:
             if not ok.all():
                 i = int(np.flatnonzero(~ok)[0])
                 hint = f" or {IGNORE_INDEX} (left out)" if name == "train_set" else ""
-                raise ValueError(
+                raise OutOfRangeError(
                     f"train: {name} label {int(y[i])} at position {i} is not in [0, {self.k})"
-                    f"{hint}: the model outputs K={self.k} classes"
+                    f"{hint}: the model outputs K={self.k} classes",
+                    i,
+                    int(y[i]),
+                    self.k,
                 )
         if not (self.labels["train_set"] != IGNORE_INDEX).any():
-            raise ValueError(f"train: every train_set label is {IGNORE_INDEX} (left out)")
+            raise InvalidArgumentError(f"train: every train_set label is {IGNORE_INDEX} (left out)")
 
     def _setup_teachers(self) -> None:
         cfg, k = self.cfg, self.k
@@ -523,13 +527,13 @@ class _Run:
             if hi == 0:
                 distil = [name for name, (need, _) in TEACHERS_NEEDED.items() if need > 0]
                 hint = f" (to distil, choose a loss among {distil})"
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"train: loss={loss_name(cfg.loss)!r} needs {want} teacher(s) (teacher files "
                 f"plus teacher_model), got {n}{hint}"
             )
         uses_dkd = cfg.loss == "dkd" or (cfg.loss == "multi" and cfg.multi_base == "dkd")
         if uses_dkd and k < 3:
-            raise ValueError(f"train: DKD needs K >= 3 classes, the model outputs {k}")
+            raise ShapeError(f"train: DKD needs K >= 3 classes, the model outputs {k}")
         y = self.labels["train_set"]
         self.ids_sha = (
             check_teachers(
@@ -567,12 +571,14 @@ class _Run:
         training accuracy (near chance warns)."""
         tm = self.teacher_model
         if not isinstance(tm, nn.Module):
-            raise ValueError(f"train: teacher_model must be an nn.Module, got {type(tm).__name__}")
+            raise InvalidArgumentError(
+                f"train: teacher_model must be an nn.Module, got {type(tm).__name__}"
+            )
         self.teacher_was_training = tm.training
         tm.to(self.device).eval()
         kt = self._class_count(tm, "teacher_model")
         if kt != self.k:
-            raise ValueError(
+            raise ShapeError(
                 f"train: teacher_model outputs {kt} classes but the student outputs {self.k}"
             )
         if not self.is_main:
@@ -600,7 +606,7 @@ class _Run:
         if cfg.train_counts is not None:
             counts = np.asarray(cfg.train_counts)
             if counts.shape != (k,) or counts.dtype.kind not in "iu":
-                raise ValueError(
+                raise ShapeError(
                     f"TrainConfig: train_counts must be {k} integers (one per class the model "
                     f"outputs), got shape {counts.shape} dtype {counts.dtype}"
                 )
@@ -620,7 +626,7 @@ class _Run:
     def _check_select_metric(self) -> None:
         names = validation_metric_names(self.has_reference, self.tier_of_class is not None)
         if self.cfg.select_metric not in names:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"TrainConfig: select_metric {self.cfg.select_metric!r} is not a validation "
                 f"metric of this run; choose from {names} (kl, js and teacher_agreement need "
                 "val_teachers or teacher_model; tier suffixes need tiers)"
@@ -653,7 +659,7 @@ class _Run:
         else:
             self.optimizer = self.optimizer_factory(self.net)
             if not isinstance(self.optimizer, torch.optim.Optimizer):
-                raise ValueError(
+                raise InvalidArgumentError(
                     "train: the optimizer factory must return a torch.optim.Optimizer, got "
                     f"{type(self.optimizer).__name__}"
                 )
@@ -665,7 +671,7 @@ class _Run:
         else:
             self.scheduler = self.scheduler_factory(self.optimizer, total)
             if not all(hasattr(self.scheduler, a) for a in ("step", "state_dict")):
-                raise ValueError(
+                raise InvalidArgumentError(
                     "train: the scheduler factory must return an LR scheduler (step, state_dict), "
                     f"got {type(self.scheduler).__name__}"
                 )
@@ -691,7 +697,7 @@ class _Run:
         cfg, latest = self.cfg, self.latest
         exists = latest is not None and os.path.exists(latest)
         if exists and not cfg.resume:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"train: {cfg.out_dir} already holds a run ({latest}); "
                 "pass resume=True to continue it or choose another out_dir"
             )
@@ -732,11 +738,13 @@ class _Run:
         new = {k: v for k, v in self.resolved.items() if k not in RESUMABLE_KEYS}
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if changed:
-            raise ValueError(f"train: cannot resume {latest}: config differs in {changed}")
+            raise InvalidArgumentError(
+                f"train: cannot resume {latest}: config differs in {changed}"
+            )
         if [t["file_sha256"] for t in ckpt["teachers"]] != [
             t["file_sha256"] for t in self.teacher_info
         ]:
-            raise ValueError(
+            raise AlignmentError(
                 f"train: cannot resume {latest}: the teacher files differ from the checkpoint's"
             )
         self.net.load_state_dict(ckpt["model"])

@@ -14,6 +14,7 @@ import numpy as np
 from kdmetrics import _kernels
 from kdmetrics._arrays import as_array
 from kdmetrics._validation import check_rows, scores_array
+from kdmetrics.errors import InvalidArgumentError, ShapeError
 
 
 def predicted_classes(func: str, scores: Any, name: str) -> np.ndarray:
@@ -21,12 +22,12 @@ def predicted_classes(func: str, scores: Any, name: str) -> np.ndarray:
     arr = as_array(func, scores, name)
     if arr.ndim == 1:
         if arr.dtype.kind not in "iu":
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{func}: {name} must be 2-D logits or 1-D integer predictions, got dtype "
                 f"{arr.dtype}"
             )
         if arr.shape[0] == 0:
-            raise ValueError(f"{func}: {name} is empty")
+            raise ShapeError(f"{func}: {name} is empty")
         return np.ascontiguousarray(arr, dtype=np.int64)
     z = scores_array(func, arr, name)
     return _kernels.predict(func, z, name)

@@ -15,6 +15,14 @@ from kdmetrics.metrics.scoring import example_stats
 STRATEGIES = ("uniform", "quantile")
 
 
+def check_strategy(func: str, strategy: Any) -> None:
+    """``strategy`` is one of :data:`STRATEGIES` (a string; arrays refused)."""
+    if not isinstance(strategy, str) or strategy not in STRATEGIES:
+        raise InvalidArgumentError(
+            f"{func}: strategy must be one of {STRATEGIES}, got {strategy!r}"
+        )
+
+
 def bin_sums(
     func: str,
     confidence: np.ndarray,
@@ -26,6 +34,7 @@ def bin_sums(
     """Per-bin (count, sum of confidence, sum of correct, lo, hi) in Rust."""
     n_bins = check_n_bins(func, n_bins)
     right = check_bool(func, "right", right)
+    check_strategy(func, strategy)
     conf = np.ascontiguousarray(confidence, dtype=np.float64)
     ok = np.ascontiguousarray(correct, dtype=bool)
     if strategy == "uniform":
@@ -137,9 +146,8 @@ def bin_ids(
     bin closed. Quantile bins: examples sorted by confidence (ties by index),
     bin b holding sorted positions ``[b n / B, (b + 1) n / B)``.
     """
-    if isinstance(n_bins, bool) or int(n_bins) != n_bins or n_bins < 1:
-        raise ValueError(f"{func}: n_bins must be a positive integer, got {n_bins!r}")
-    n_bins = int(n_bins)
+    n_bins = check_n_bins(func, n_bins)
+    check_strategy(func, strategy)
     conf = np.asarray(confidence, dtype=np.float64)
     if strategy == "uniform":
         edges = np.linspace(0.0, 1.0, n_bins + 1)
@@ -156,7 +164,7 @@ def bin_ids(
         starts = (np.arange(n_bins, dtype=np.int64) * n) // n_bins
         ids[order] = np.searchsorted(starts, np.arange(n), side="right") - 1
         return ids
-    raise ValueError(f"{func}: strategy must be one of {STRATEGIES}, got {strategy!r}")
+    raise InvalidArgumentError(f"{func}: strategy must be one of {STRATEGIES}, got {strategy!r}")
 
 
 def debiased_l2_from_sums(

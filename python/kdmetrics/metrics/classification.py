@@ -7,6 +7,7 @@ logits (prediction = argmax, ties to the lowest class index, as NumPy does), a
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -92,7 +93,11 @@ def check_zero_division(func: str, zero_division: ZeroDivision) -> float | None:
     if isinstance(zero_division, str):
         if zero_division == "exclude":
             return None
-    elif not isinstance(zero_division, bool | np.bool_) and zero_division in (0, 1):
+    elif (
+        isinstance(zero_division, numbers.Real)
+        and not isinstance(zero_division, bool | np.bool_)
+        and zero_division in (0, 1)
+    ):
         return float(zero_division)
     raise InvalidArgumentError(
         f"{func}: zero_division must be 'exclude', 0.0 or 1.0, got {zero_division!r}"
@@ -154,7 +159,7 @@ def macro_f1(
 
 
 def class_subset(func: str, classes: Any, n_classes: int) -> np.ndarray:
-    sel = np.asarray(classes)
+    sel = as_array(func, classes, "classes")
     if sel.dtype == bool:
         if sel.shape != (n_classes,):
             raise ShapeError(

@@ -8,7 +8,7 @@ import numpy as np
 
 from kdmetrics import _kernels
 from kdmetrics._arrays import Rows, per_row
-from kdmetrics._validation import check_float, check_temperature
+from kdmetrics._validation import check_bool, check_float, check_temperature
 from kdmetrics.errors import InvalidArgumentError, ShapeError
 
 
@@ -46,12 +46,15 @@ def divergences(
     return kl, js
 
 
-def _which_probs(probs: bool, p_probs: bool | None, q_probs: bool | None) -> tuple[bool, bool]:
+def _which_probs(
+    func: str, probs: bool, p_probs: bool | None, q_probs: bool | None
+) -> tuple[bool, bool]:
     """``p_probs``/``q_probs`` default to ``probs`` (as ``summary``'s
-    ``reference_probs`` defaults to its ``probs``)."""
+    ``reference_probs`` defaults to its ``probs``); all three are flags."""
+    probs = check_bool(func, "probs", probs)
     return (
-        bool(probs) if p_probs is None else bool(p_probs),
-        bool(probs) if q_probs is None else bool(q_probs),
+        probs if p_probs is None else check_bool(func, "p_probs", p_probs),
+        probs if q_probs is None else check_bool(func, "q_probs", q_probs),
     )
 
 
@@ -75,7 +78,8 @@ def kl_divergence(
     inputs as probabilities; ``p_probs``/``q_probs`` set one side each and
     default to ``probs``.
     """
-    p_probs, q_probs = _which_probs(probs, p_probs, q_probs)
+    p_probs, q_probs = _which_probs("kl_divergence", probs, p_probs, q_probs)
+    per_example = check_bool("kl_divergence", "per_example", per_example)
     kl, _ = divergences("kl_divergence", p_logits, q_logits, temperature, p_probs, q_probs)
     return kl if per_example else float(kl.mean())
 
@@ -111,7 +115,8 @@ def js_divergence(
     """
     func = "js_divergence"
     scale = _check_base(func, base)
-    p_probs, q_probs = _which_probs(probs, p_probs, q_probs)
+    p_probs, q_probs = _which_probs(func, probs, p_probs, q_probs)
+    per_example = check_bool(func, "per_example", per_example)
     _, js = divergences(func, p_logits, q_logits, temperature, p_probs, q_probs)
     js = js / scale
     return js if per_example else float(js.mean())
@@ -134,7 +139,8 @@ def js_distance(
     """
     func = "js_distance"
     scale = _check_base(func, base)
-    p_probs, q_probs = _which_probs(probs, p_probs, q_probs)
+    p_probs, q_probs = _which_probs(func, probs, p_probs, q_probs)
+    per_example = check_bool(func, "per_example", per_example)
     _, js = divergences(func, p_logits, q_logits, temperature, p_probs, q_probs)
     d = np.sqrt(np.maximum(js / scale, 0.0))
     return d if per_example else float(d.mean())

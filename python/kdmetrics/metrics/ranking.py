@@ -8,6 +8,7 @@ import numpy as np
 
 from kdmetrics._arrays import as_array
 from kdmetrics._validation import check_int
+from kdmetrics.errors import ShapeError
 from kdmetrics.metrics.classification import predictions
 
 # Rows per block when ranking: bounds the boolean temporary to ~4 MB.
@@ -25,7 +26,7 @@ def top_k_hits(func: str, labels: Any, logits: Any, k: int = 5) -> np.ndarray:
     k = check_int(func, "k", k, minimum=1)
     arr = as_array(func, logits, "logits")
     if arr.ndim != 2:
-        raise ValueError(f"{func}: logits must be 2-D (examples x classes), got shape {arr.shape}")
+        raise ShapeError(f"{func}: logits must be 2-D (examples x classes), got shape {arr.shape}")
     # Validates labels, dtype and finiteness (the Rust pass refuses NaN/inf).
     y, _, n_classes = predictions(func, labels, arr)
     if k >= n_classes:  # every label is among the top K classes

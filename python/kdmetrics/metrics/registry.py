@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from kdmetrics.errors import InvalidArgumentError
 from kdmetrics.metrics.agreement import predicted_classes
 from kdmetrics.metrics.divergence import divergences
 from kdmetrics.metrics.ranking import top_k_hits
@@ -246,6 +247,6 @@ def spec(func: str, name: str) -> MetricSpec:
     try:
         return METRICS[name]
     except (KeyError, TypeError):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: unknown metric {name!r}; choose from {', '.join(METRICS)}"
         ) from None

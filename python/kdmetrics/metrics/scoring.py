@@ -9,6 +9,7 @@ import numpy as np
 from kdmetrics import _kernels
 from kdmetrics._arrays import Rows, per_row
 from kdmetrics._validation import (
+    check_bool,
     check_label_range,
     check_rows,
     check_temperature,
@@ -49,6 +50,7 @@ def example_stats(
     and NLL and Brier unless ``scores=False`` (then they are None: ECE needs
     neither, and skipping them saves a pass)."""
     t = check_temperature(func, temperature)
+    probs = check_bool(func, "probs", probs)
     y = labels_array(func, labels)
     z = Rows(func, logits, name)
     check_rows(func, y.shape[0], name, z.shape[0], "labels")
@@ -85,6 +87,7 @@ def nll(
     prediction costs ~36 nats there and its true value here; an exactly zero
     probability is ``inf``). ``probs=True`` reads probabilities instead of logits.
     """
+    per_example = check_bool("nll", "per_example", per_example)
     values, _ = example_stats("nll", labels, logits, temperature, probs).scores()
     return values if per_example else float(values.mean())
 
@@ -102,5 +105,6 @@ def brier(
     This is the original (Brier 1950) multi-class score; scikit-learn's
     ``brier_score_loss`` for binary problems is half of it at K = 2.
     """
+    per_example = check_bool("brier", "per_example", per_example)
     _, values = example_stats("brier", labels, logits, temperature, probs).scores()
     return values if per_example else float(values.mean())

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from kdmetrics._arrays import as_array
 from kdmetrics._validation import check_float
 from kdmetrics.errors import InvalidArgumentError
 from kdmetrics.metrics.scoring import example_stats
@@ -25,7 +26,7 @@ def threshold_table(
     """For each threshold t: the examples kept (confidence ``c >= t``), coverage
     (their fraction) and accuracy among them (NaN when none is kept)."""
     func = "threshold_table"
-    t = np.asarray(thresholds)
+    t = as_array(func, thresholds, "thresholds")
     if t.dtype.kind not in "iuf" or t.ndim != 1 or t.size == 0 or not np.isfinite(t).all():
         raise InvalidArgumentError(
             f"{func}: thresholds must be a non-empty 1-D list of finite numbers, got {thresholds!r}"

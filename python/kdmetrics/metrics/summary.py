@@ -9,6 +9,7 @@ import pandas as pd
 
 from kdmetrics import _kernels
 from kdmetrics._arrays import shape_of
+from kdmetrics._validation import check_bool, check_int
 from kdmetrics.metrics.calibration import bin_sums, ece_from_sums
 from kdmetrics.metrics.classification import f1_from_counts, mean_defined
 from kdmetrics.metrics.registry import METRICS, SUMMARY_METRICS, ModelInputs
@@ -45,8 +46,11 @@ def summary(
     ``probs``.
     """
     func = "summary"
+    top_k = check_int(func, "top_k", top_k, minimum=1)
+    probs = check_bool(func, "probs", probs)
     if reference_probs is None:
         reference_probs = probs
+    reference_probs = check_bool(func, "reference_probs", reference_probs)
     m = ModelInputs(
         func,
         labels,

@@ -59,7 +59,12 @@ def fit_temperature(
     z = Rows(func, logits)
     check_rows(func, y.shape[0], "logits", z.shape[0], "labels")
     check_label_range(func, y, z.shape[1])
-    if isinstance(bounds, str) or not isinstance(bounds, Sequence | np.ndarray) or len(bounds) != 2:
+    if (
+        isinstance(bounds, str)
+        or not isinstance(bounds, Sequence | np.ndarray)
+        or (isinstance(bounds, np.ndarray) and bounds.ndim != 1)
+        or len(bounds) != 2
+    ):
         raise InvalidArgumentError(
             f"{func}: bounds must be a pair (low, high) of temperatures, got {bounds!r}"
         )

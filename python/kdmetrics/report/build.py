@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kdmetrics.errors import AlignmentError, InvalidArgumentError, NonFiniteError, ShapeError
 from kdmetrics.io.predictions import Predictions, check_aligned, load_predictions
 from kdmetrics.metrics.registry import DEFAULT_MODEL_METRICS, METRICS
 from kdmetrics.metrics.selective import DEFAULT_THRESHOLDS, sla_threshold, threshold_table
@@ -125,9 +126,11 @@ def _load(path: str) -> Predictions:
     finite = np.isfinite(pred.logits)
     if not finite.all():
         row = int(np.flatnonzero(~finite.all(axis=1))[0])
-        raise ValueError(
+        raise NonFiniteError(
             f"{path}: logits contain {int((~finite).sum())} non-finite value(s) (NaN/inf), "
-            f"first in row {row}"
+            f"first in row {row}",
+            row,
+            int(np.flatnonzero(~finite[row])[0]),
         )
     return pred
 
@@ -136,7 +139,7 @@ def read_train_counts(path: str) -> np.ndarray:
     """K training counts from a .npy, .npz (key ``train_counts`` or a single
     array) or text file (whitespace/comma separated)."""
     if not os.path.exists(path):
-        raise ValueError(f"{path}: no such file")
+        raise InvalidArgumentError(f"{path}: no such file")
     try:
         if path.endswith(".npz"):
             with np.load(path, allow_pickle=False) as z:
@@ -145,14 +148,14 @@ def read_train_counts(path: str) -> np.ndarray:
                 elif len(z.files) == 1:
                     counts = z[z.files[0]]
                 else:
-                    raise ValueError(f"no 'train_counts' key among {sorted(z.files)}")
+                    raise InvalidArgumentError(f"no 'train_counts' key among {sorted(z.files)}")
         elif path.endswith(".npy"):
             counts = np.load(path, allow_pickle=False)
         else:
             with open(path) as f:
                 counts = np.array(f.read().replace(",", " ").split(), dtype=np.float64)
     except ValueError as e:
-        raise ValueError(f"{path}: cannot read training counts ({e})") from None
+        raise InvalidArgumentError(f"{path}: cannot read training counts ({e})") from None
     return np.asarray(counts)
 
 
@@ -162,14 +165,14 @@ def _tiers(
     if train_counts_path is not None:
         counts = read_train_counts(train_counts_path)
         if counts.shape != (k,):
-            raise ValueError(
+            raise ShapeError(
                 f"{train_counts_path}: has {counts.size} training counts but the models have "
                 f"{k} classes"
             )
         try:
             return tiers_from_counts(counts, sizes), f"training counts from {train_counts_path}"
         except ValueError as e:
-            raise ValueError(f"{train_counts_path}: {e}") from None
+            raise InvalidArgumentError(f"{train_counts_path}: {e}") from None
     found: tuple[np.ndarray, Predictions] | None = None
     for f in files:
         try:
@@ -180,12 +183,12 @@ def _tiers(
             else:
                 continue
         except ValueError as e:
-            raise ValueError(f"{f.path}: {e}") from None
+            raise InvalidArgumentError(f"{f.path}: {e}") from None
         if found is None:
             found = (tiers, f)
         elif not np.array_equal(found[0], tiers):
             i = int(np.flatnonzero(found[0] != tiers)[0])
-            raise ValueError(
+            raise AlignmentError(
                 f"{f.path}: class tiers differ from {found[1].path} at class {i}; "
                 "pass --train-counts to choose"
             )
@@ -199,19 +202,19 @@ def read_teacher_logits(path: str) -> np.ndarray:
     """Teacher logits from a teacher file (``.npz`` with ``logits``, or a
     ``.npy``, memory-mapped)."""
     if not os.path.exists(path):
-        raise ValueError(f"{path}: no such file")
+        raise InvalidArgumentError(f"{path}: no such file")
     try:
         if path.endswith(".npy"):
             z = np.load(path, mmap_mode="r", allow_pickle=False)
         else:
             with np.load(path, allow_pickle=False) as f:
                 if "logits" not in f.files:
-                    raise ValueError(f"no 'logits' key among {sorted(f.files)}")
+                    raise InvalidArgumentError(f"no 'logits' key among {sorted(f.files)}")
                 z = f["logits"]
     except (ValueError, OSError) as e:
-        raise ValueError(f"{path}: cannot read teacher logits ({e})") from None
+        raise InvalidArgumentError(f"{path}: cannot read teacher logits ({e})") from None
     if z.ndim != 2 or z.dtype.kind != "f":
-        raise ValueError(f"{path}: teacher logits must be a 2-D float array, got {z.shape}")
+        raise ShapeError(f"{path}: teacher logits must be a 2-D float array, got {z.shape}")
     return z
 
 
@@ -223,7 +226,9 @@ def _distill_temperature(
     if distill_T is not None:
         t = float(distill_T)
         if not (math.isfinite(t) and t > 0):
-            raise ValueError(f"distillation temperature must be a finite number > 0, got {t}")
+            raise InvalidArgumentError(
+                f"distillation temperature must be a finite number > 0, got {t}"
+            )
         return t, "given"
     for pred, role in ((distilled, "distilled"), (teacher, "teacher")):
         t, alpha = _metadata(pred, "T"), _metadata(pred, "alpha")
@@ -254,7 +259,7 @@ def load_inputs(
     file), for the soft-target diagnostics; ``distill_T``: the distillation
     temperature (default: from the files' metadata)."""
     if not vanilla or not distilled:
-        raise ValueError("need at least one --vanilla and one --distilled file")
+        raise InvalidArgumentError("need at least one --vanilla and one --distilled file")
     t = _load(teacher)
     v = [_load(p) for p in vanilla]
     d = [_load(p) for p in distilled]
@@ -267,7 +272,7 @@ def load_inputs(
     if teacher_logits is not None:
         targets = read_teacher_logits(teacher_logits)
         if targets.shape[1] != t.n_classes:
-            raise ValueError(
+            raise ShapeError(
                 f"{teacher_logits}: has {targets.shape[1]} classes but the models have "
                 f"{t.n_classes}"
             )

@@ -209,6 +209,9 @@ def _prepare(
     if y.shape[0] > _MAX_EXAMPLES:
         raise ShapeError(f"{func}: at most {_MAX_EXAMPLES} examples, got {y.shape[0]}")
     # Class counts first: a mismatch would otherwise surface as a label error.
+    # as_array: tensors read, ragged lists refused by name (no copy of arrays).
+    logits_a = as_array(func, logits_a, "logits_a")
+    logits_b = as_array(func, logits_b, "logits_b")
     shapes = {
         name: np.shape(v)
         for name, v in (("logits_a", logits_a), ("logits_b", logits_b), ("reference_logits",

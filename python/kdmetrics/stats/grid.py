@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from kdmetrics._validation import check_ci, check_int, check_n_resamples
+from kdmetrics.errors import InvalidArgumentError, ShapeError
 from kdmetrics.metrics.agreement import predicted_classes
 from kdmetrics.metrics.registry import DEFAULT_MODEL_METRICS
 from kdmetrics.metrics.registry import METRICS as REGISTRY
@@ -159,13 +160,13 @@ def compare_grid(
     """
     func = "compare_grid"
     if not isinstance(configs, Mapping) or not configs:
-        raise ValueError(f"{func}: configs must be a non-empty mapping name -> logits")
+        raise ShapeError(f"{func}: configs must be a non-empty mapping name -> logits")
     ci = check_ci(func, ci)
     n_resamples = check_n_resamples(func, n_resamples)
     seed = check_int(func, "seed", seed, 0)
     min_flips = check_int(func, "min_flips", min_flips, 0)
     if adjust not in ADJUSTMENTS:
-        raise ValueError(f"{func}: adjust must be one of {ADJUSTMENTS}, got {adjust!r}")
+        raise InvalidArgumentError(f"{func}: adjust must be one of {ADJUSTMENTS}, got {adjust!r}")
     metric_list = [metrics] if isinstance(metrics, str) else list(metrics)
 
     y = np.asarray(labels)

@@ -35,6 +35,7 @@ from kdmetrics._validation import (
     check_rows,
     labels_array,
 )
+from kdmetrics.errors import InvalidArgumentError, ShapeError
 from kdmetrics.metrics.calibration import bin_ids, debiased_l2_from_sums
 from kdmetrics.metrics.scoring import example_stats
 from kdmetrics.stats import bootstrap as _bootstrap
@@ -99,14 +100,14 @@ def _prepare_calibration(
 ) -> _Calibration:
     y = labels_array(func, labels)
     if y.shape[0] < 2:
-        raise ValueError(f"{func}: labels needs at least 2 examples, got {y.shape[0]}")
+        raise ShapeError(f"{func}: labels needs at least 2 examples, got {y.shape[0]}")
     stats = [
         example_stats(func, y, z, name=name, scores=False)
         for z, name in ((logits_a, "logits_a"), (logits_b, "logits_b"))
     ]
     ka, kb = np.shape(logits_a)[1], np.shape(logits_b)[1]
     if ka != kb:
-        raise ValueError(f"{func}: logits_a has {ka} classes but logits_b has {kb}")
+        raise ShapeError(f"{func}: logits_a has {ka} classes but logits_b has {kb}")
     check_rows(func, y.shape[0], "logits_b", np.shape(logits_b)[0], "labels")
     if tier_of_class is None:
         code = np.zeros(y.shape[0], dtype=np.int64)
@@ -199,14 +200,16 @@ def calibration_bootstrap(
     """
     func = "calibration_bootstrap"
     if estimator not in CALIBRATION_ESTIMATORS:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{func}: unknown estimator {estimator!r}; choose from {tuple(CALIBRATION_ESTIMATORS)}"
         )
     if method is None:
         method = default_method(estimator)
     if method not in ALL_METHODS or method == "bca":
         choices = tuple(m for m in ALL_METHODS if m != "bca")
-        raise ValueError(f"{func}: method {method!r} is not offered here; choose from {choices}")
+        raise InvalidArgumentError(
+            f"{func}: method {method!r} is not offered here; choose from {choices}"
+        )
     ci = check_ci(func, ci)
     n_resamples = check_n_resamples(func, n_resamples)
     seed = check_int(func, "seed", seed, 0)
@@ -1167,14 +1170,14 @@ def apply_policy(table: pd.DataFrame, method: Any = "percentile") -> pd.DataFram
     func = "apply_policy"
     for col in ("metric", "group"):
         if col not in table.columns:
-            raise ValueError(f"{func}: table has no {col!r} column")
+            raise InvalidArgumentError(f"{func}: table has no {col!r} column")
     out = table.copy()
     methods = [method] * len(out) if isinstance(method, str) else list(method)
     if len(methods) != len(out):
-        raise ValueError(f"{func}: method has {len(methods)} entries but table has {len(out)} rows")
+        raise ShapeError(f"{func}: method has {len(methods)} entries but table has {len(out)} rows")
     for m in set(methods):
         if m not in ALL_METHODS:
-            raise ValueError(f"{func}: unknown method {m!r}; choose from {ALL_METHODS}")
+            raise InvalidArgumentError(f"{func}: unknown method {m!r}; choose from {ALL_METHODS}")
     flags = [
         trust(str(metric), str(group), m)
         for metric, group, m in zip(out["metric"], out["group"], methods, strict=True)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from kdmetrics._validation import check_ci, check_int, check_n_resamples
+from kdmetrics.errors import InvalidArgumentError, NonFiniteError, ShapeError
 
 INTERVALS: tuple[str, ...] = ("t", "bootstrap")
 # The largest number of arrangements enumerated exactly, whatever max_exact
@@ -88,13 +89,14 @@ def _scores(func: str, scores: Any, name: str) -> tuple[np.ndarray, list[Any]]:
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{func}: {name} must be numbers, got {scores!r}") from None
+        raise InvalidArgumentError(f"{func}: {name} must be numbers, got {scores!r}") from None
     if arr.ndim != 1:
-        raise ValueError(f"{func}: {name} must be 1-D (one score per seed), got shape {arr.shape}")
+        raise ShapeError(f"{func}: {name} must be 1-D (one score per seed), got shape {arr.shape}")
     if arr.shape[0] < 2:
-        raise ValueError(f"{func}: {name} needs at least 2 seeds, got {arr.shape[0]}")
+        raise ShapeError(f"{func}: {name} needs at least 2 seeds, got {arr.shape[0]}")
     if not np.isfinite(arr).all():
-        raise ValueError(f"{func}: {name} has a NaN or infinite score")
+        i = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise NonFiniteError(f"{func}: {name} has a NaN or infinite score (at [{i}])", i, None)
     return arr, seeds if seeds is not None else list(range(arr.shape[0]))
 
 
@@ -150,7 +152,7 @@ def t_cdf(t: float, df: float) -> float:
 def t_ppf(q: float, df: float) -> float:
     """Student t quantile (bisection on :func:`t_cdf`, to ~1e-12)."""
     if not 0.0 < q < 1.0:
-        raise ValueError(f"t_ppf: q must be in (0, 1), got {q!r}")
+        raise InvalidArgumentError(f"t_ppf: q must be in (0, 1), got {q!r}")
     if q < 0.5:
         return -t_ppf(1.0 - q, df)
     lo, hi = 0.0, 1.0
@@ -248,13 +250,13 @@ def compare_seeds(
     seed = check_int(func, "seed", seed, 0)
     max_exact = check_int(func, "max_exact", max_exact, 0, MAX_EXACT_LIMIT)
     if interval not in INTERVALS:
-        raise ValueError(f"{func}: interval must be one of {INTERVALS}, got {interval!r}")
+        raise InvalidArgumentError(f"{func}: interval must be one of {INTERVALS}, got {interval!r}")
     if not isinstance(paired, bool):
-        raise ValueError(f"{func}: paired must be True or False, got {paired!r}")
+        raise InvalidArgumentError(f"{func}: paired must be True or False, got {paired!r}")
     if paired:
         if isinstance(scores_a, dict | pd.Series) and isinstance(scores_b, dict | pd.Series):
             if set(seeds_a) != set(seeds_b) or len(seeds_a) != len(seeds_b):
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{func}: paired=True needs the same seeds on both sides, got "
                     f"{sorted(map(str, seeds_a))} and {sorted(map(str, seeds_b))}"
                 )
@@ -262,7 +264,7 @@ def compare_seeds(
             b = b[[pos[s] for s in seeds_a]]
             seeds_b = list(seeds_a)
         elif a.shape[0] != b.shape[0]:
-            raise ValueError(
+            raise ShapeError(
                 f"{func}: paired=True needs as many seeds in scores_b as in scores_a, "
                 f"got {b.shape[0]} and {a.shape[0]}"
             )
