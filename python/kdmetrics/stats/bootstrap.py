@@ -212,6 +212,8 @@ def _prepare(
     # as_array: tensors read, ragged lists refused by name (no copy of arrays).
     logits_a = as_array(func, logits_a, "logits_a")
     logits_b = as_array(func, logits_b, "logits_b")
+    if reference_logits is not None:
+        reference_logits = as_array(func, reference_logits, "reference_logits")
     shapes = {
         name: np.shape(v)
         for name, v in (("logits_a", logits_a), ("logits_b", logits_b), ("reference_logits",
