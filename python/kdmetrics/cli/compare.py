@@ -7,6 +7,8 @@ import argparse
 import os
 
 from kdmetrics.cli import UsageError
+from kdmetrics.io.align import align_files
+from kdmetrics.io.args import add_mapping_arguments, loader_from_args
 
 EPILOG = """\
 Files are prediction files (.npz with logits, labels, optional ids,
@@ -80,6 +82,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=0, help="seed of the resamples and the temperature split"
     )
     p.add_argument("--quiet", action="store_true", help="print nothing (no summary, no progress)")
+    add_mapping_arguments(p)
 
 
 def _named(flag: str, spec: str) -> tuple[str, str]:
@@ -134,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     from kdmetrics.comparison.engine import compare
     from kdmetrics.comparison.render import terminal_summary, write_comparison
     from kdmetrics.io.output import check_output_folder
-    from kdmetrics.io.predictions import check_aligned, load_predictions
+    from kdmetrics.io.predictions import check_aligned
 
     if args.n_resamples < 1:
         raise UsageError(f"--n-resamples must be >= 1, got {args.n_resamples}")
@@ -153,8 +156,14 @@ def run(args: argparse.Namespace) -> int:
         if not os.path.exists(path):
             raise UsageError(f"{path}: no such file")
     paths = {ref_name: ref_path, **dict(variants)}
-    files = {name: load_predictions(path) for name, path in paths.items()}
-    teacher = load_predictions(args.teacher) if args.teacher else None
+    load = loader_from_args(args)
+    names_in_order = list(paths)
+    loaded = [load(path) for path in paths.values()]
+    loaded += [load(args.teacher)] if args.teacher else []
+    if args.align_by_id:  # every file to the reference's id order
+        loaded, _, _ = align_files(loaded, "id")
+    files = dict(zip(names_in_order, loaded[: len(names_in_order)], strict=True))
+    teacher = loaded[-1] if args.teacher else None
     everything = [*files.values(), *([teacher] if teacher is not None else [])]
     sha = check_aligned(everything)
     k = files[ref_name].n_classes

@@ -6,6 +6,7 @@ import argparse
 import math
 
 from kdmetrics.cli import UsageError
+from kdmetrics.io.args import add_mapping_arguments, loader_from_args
 
 EPILOG = """\
 Files are prediction files (.npz with logits, labels, optional ids,
@@ -110,6 +111,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="distillation temperature (None: the metadata T of the distilled file)",
     )
     p.add_argument("--quiet", action="store_true", help="print nothing (no summary, no progress)")
+    add_mapping_arguments(p)
 
 
 def _models(specs: list[str]) -> dict[str, str]:
@@ -153,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
         tier_sizes=tuple(args.tier_sizes),
         teacher_logits=args.teacher_logits,
         distill_T=args.distill_T,
+        loader=loader_from_args(args),
+        align="id" if args.align_by_id else None,
     )
     report = build_report(inputs, n_resamples=args.n_resamples, seed=args.seed, ci=args.ci)
     files = write_report(report, args.out, overwrite=args.overwrite)

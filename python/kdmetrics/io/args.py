@@ -12,10 +12,14 @@ prediction file of the command (they share one layout).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+import numpy as np
+
+from kdmetrics.errors import InvalidArgumentError
 from kdmetrics.io.align import align_files
 from kdmetrics.io.predictions import Predictions, load_predictions
 
@@ -86,3 +90,33 @@ def load_files_from_args(
                 file=out,
             )
     return files, sha
+
+
+def as_log_probabilities(pred: Predictions) -> Predictions:
+    """A probabilities file made usable where logits are read: ``log p`` is a
+    logit vector of ``p`` (``softmax(log p) = p``), so every metric, the
+    temperature fit included, is unchanged. A zero probability has no finite
+    logit and is refused (``kdmetrics summary --probs`` reads such files)."""
+    if not pred.probs:
+        return pred
+    p = np.asarray(pred.logits)
+    if (p <= 0).any():
+        r, c = (int(v) for v in np.argwhere(p <= 0)[0])
+        raise InvalidArgumentError(
+            f"{pred.path}: probability 0 at row {r}, column {c} has no finite logit; "
+            "report and compare read probabilities as log-probabilities, which needs p > 0 "
+            "(kdmetrics summary --probs handles zeros)"
+        )
+    with np.errstate(divide="raise"):
+        logits = np.log(p, dtype=np.float64)
+    return dataclasses.replace(pred, logits=logits, probs=False)
+
+
+def loader_from_args(args: argparse.Namespace):
+    """A ``path -> Predictions`` loader for commands that read logits (report,
+    compare): the mapping options, probabilities turned into log-probabilities."""
+
+    def load(path: str) -> Predictions:
+        return as_log_probabilities(load_from_args(path, args))
+
+    return load

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from kdmetrics.errors import AlignmentError, InvalidArgumentError, NonFiniteError, ShapeError
+from kdmetrics.io.align import align_files
 from kdmetrics.io.predictions import Predictions, check_aligned, load_predictions
 from kdmetrics.metrics.registry import DEFAULT_MODEL_METRICS, METRICS
 from kdmetrics.metrics.selective import DEFAULT_THRESHOLDS, sla_threshold, threshold_table
@@ -121,8 +123,8 @@ class Report:
     tier_curves: pd.DataFrame | None = None
 
 
-def _load(path: str) -> Predictions:
-    pred = load_predictions(path)
+def _load(path: str, loader: Callable[[str], Predictions] | None = None) -> Predictions:
+    pred = (loader or load_predictions)(path)
     finite = np.isfinite(pred.logits)
     if not finite.all():
         row = int(np.flatnonzero(~finite.all(axis=1))[0])
@@ -250,6 +252,8 @@ def load_inputs(
     tier_sizes: tuple[int, int] = (20, 40),
     teacher_logits: str | None = None,
     distill_T: float | None = None,
+    loader: Callable[[str], Predictions] | None = None,
+    align: str | None = None,
 ) -> ReportInputs:
     """Loads every file, rejects non-finite logits, checks that all files are
     aligned (same ids, labels, N and K) and derives the tiers (head and mid
@@ -257,15 +261,25 @@ def load_inputs(
 
     ``teacher_logits``: the teacher's logits on the training set (a teacher
     file), for the soft-target diagnostics; ``distill_T``: the distillation
-    temperature (default: from the files' metadata)."""
+    temperature (default: from the files' metadata); ``loader``: how to read
+    one file (default: :func:`load_predictions`; the CLI passes one built from
+    its layout options); ``align="id"`` reorders every file to the teacher's
+    id order first (:func:`kdmetrics.io.align.align_files`)."""
     if not vanilla or not distilled:
         raise InvalidArgumentError("need at least one --vanilla and one --distilled file")
-    t = _load(teacher)
-    v = [_load(p) for p in vanilla]
-    d = [_load(p) for p in distilled]
-    m = {name: _load(p) for name, p in (models or {}).items()}
-    g = [_load(p) for p in grid or []]
+    t = _load(teacher, loader)
+    v = [_load(p, loader) for p in vanilla]
+    d = [_load(p, loader) for p in distilled]
+    m = {name: _load(p, loader) for name, p in (models or {}).items()}
+    g = [_load(p, loader) for p in grid or []]
     everything = [t, *v, *d, *m.values(), *g]
+    if align is not None:
+        everything, _, _ = align_files(everything, align)
+        t, rest = everything[0], everything[1:]
+        v, rest = rest[: len(v)], rest[len(v) :]
+        d, rest = rest[: len(d)], rest[len(d) :]
+        m = dict(zip(m, rest[: len(m)], strict=True))
+        g = rest[len(m) :]
     sha = check_aligned(everything)
     tiers, source = _tiers(everything, train_counts, t.n_classes, tier_sizes)
     targets = None
