@@ -193,6 +193,9 @@ def test_findings_are_structured(case):
         "full distribution",
         "fidelity to the teacher",
     }
+    # The temperature test quotes its paired intervals, not point estimates only.
+    assert "Paired tests on the evaluation half" in f["temperature_scaling"]
+    assert "without intervals" not in f["temperature_scaling"]
     capacity_groups = {x["group"] for x in f["findings"] if x["property"] == "capacity"}
     assert capacity_groups == {"all", "head", "mid", "tail"}
     boot = pd.concat([records(rep, "bootstrap"), records(rep, "calibration_debiased")]).set_index(

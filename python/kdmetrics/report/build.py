@@ -830,6 +830,8 @@ def build_report(
         metrics=metrics,
         temperature=tables["temperature"],
         caveat_list=caveat_list,
+        temperature_paired=tables.get("temperature_paired"),
+        temperature_gain=tables.get("temperature_gain"),
     )
     return Report(tables, scalars, notes, reliability, curves, found, tier_curves)
 

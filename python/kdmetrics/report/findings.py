@@ -321,7 +321,11 @@ def ceiling_sentence(metrics: pd.DataFrame, student: str = "distilled") -> str |
     return text
 
 
-def temperature_sentence(temp: pd.DataFrame | None) -> str | None:
+def temperature_sentence(
+    temp: pd.DataFrame | None,
+    paired: pd.DataFrame | None = None,
+    gain: pd.DataFrame | None = None,
+) -> str | None:
     """What one fitted temperature does to each student, metric by metric
     (point estimates on the evaluation half of the split)."""
     if temp is None or "model" not in temp.columns or "temperature" not in temp.columns:
@@ -345,8 +349,8 @@ def temperature_sentence(temp: pd.DataFrame | None) -> str | None:
         s = METRICS[m]
         v_raw, v_sc = float(t.loc["vanilla", col]), float(t.loc["vanilla", f"{m}_scaled"])
         d_raw, d_sc = float(t.loc["distilled", col]), float(t.loc["distilled", f"{m}_scaled"])
-        gain = d_raw - v_raw
-        if not s.better(gain):
+        raw_gain = d_raw - v_raw
+        if not s.better(raw_gain):
             verdict = f"distillation did not improve it raw ({v_raw:#.4g} vs {d_raw:#.4g})"
         elif s.better(v_sc - d_raw) or v_sc == d_raw:
             verdict = (
@@ -361,7 +365,33 @@ def temperature_sentence(temp: pd.DataFrame | None) -> str | None:
         clauses.append(f"{s.label}: {verdict}; distilled scaled {d_sc:#.4g}")
     if clauses:
         text += ". " + "; ".join(clauses)
-    return text + ". Point estimates on the evaluation half, without intervals."
+    if paired is None or not len(paired):
+        return text + ". Point estimates on the evaluation half, without intervals."
+    tests = []
+    for r in paired.itertuples(index=False):
+        if r.metric not in METRICS and r.metric not in EXTRA_METRICS:
+            continue
+        label = spec_of(r.metric).label
+        low, high = float(r.ci_low), float(r.ci_high)
+        verdict = "inside the noise" if low <= 0 <= high else "real"
+        flag = "" if bool(getattr(r, "trusted", True)) else ", interval not trusted"
+        tests.append(
+            f"{label} {r.comparison} {fmt_ci(float(r.delta), low, high)} ({verdict}{flag})"
+        )
+    text += ". Paired tests on the evaluation half: " + "; ".join(tests)
+    if gain is not None and len(gain):
+        parts = []
+        for r in gain.itertuples(index=False):
+            label = spec_of(r.metric).label if r.metric in METRICS else r.metric
+            if np.isfinite(r.fraction):
+                parts.append(f"{label} {r.fraction:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]")
+            else:
+                parts.append(f"{label}: not estimable ({r.reason})")
+        text += (
+            ". Gain of scaling the vanilla student as a fraction of distillation's gain: "
+            + "; ".join(parts)
+        )
+    return text + "."
 
 
 def caveats(
@@ -458,6 +488,8 @@ def build_findings(
     temperature: pd.DataFrame | None,
     caveat_list: list[str],
     names: tuple[str, str] = ("vanilla", "distilled"),
+    temperature_paired: pd.DataFrame | None = None,
+    temperature_gain: pd.DataFrame | None = None,
 ) -> Findings:
     """Findings from the comparison rows (see :func:`metric_findings`), the
     per-model metrics and the temperature table; ``caveat_list`` from
@@ -466,7 +498,7 @@ def build_findings(
     return Findings(
         sentences(rows, names),
         ceiling_sentence(metrics, names[1]),
-        temperature_sentence(temperature),
+        temperature_sentence(temperature, temperature_paired, temperature_gain),
         [*caveat_list, *untrusted_caveats(rows)],
         names,
     )
