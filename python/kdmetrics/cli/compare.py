@@ -92,52 +92,12 @@ def _named(flag: str, spec: str) -> tuple[str, str]:
     return name, path
 
 
-def _tiers(files, train_counts: str | None, k: int, sizes: tuple[int, int]):
-    """(tier_of_class or None, where it came from)."""
-    import numpy as np
-
-    from kdmetrics.report.build import read_train_counts
-    from kdmetrics.tiers import tier_codes, tiers_from_counts
-
-    if train_counts is not None:
-        counts = read_train_counts(train_counts)
-        if counts.shape != (k,):
-            raise UsageError(
-                f"{train_counts}: has {counts.size} training counts but the models have {k} classes"
-            )
-        try:
-            return tiers_from_counts(counts, sizes), f"training counts from {train_counts}"
-        except ValueError as e:
-            raise UsageError(f"{train_counts}: {e}") from None
-    found = None
-    for f in files:
-        try:
-            if f.tier_of_class is not None:
-                t = tier_codes("compare", f.tier_of_class, k)
-            elif f.train_counts is not None:
-                t = tiers_from_counts(f.train_counts, sizes)
-            else:
-                continue
-        except ValueError as e:
-            raise UsageError(f"{f.path}: {e}") from None
-        if found is None:
-            found = (t, f)
-        elif not np.array_equal(found[0], t):
-            i = int(np.flatnonzero(found[0] != t)[0])
-            raise UsageError(
-                f"{f.path}: class tiers differ from {found[1].path} at class {i}; "
-                "pass --train-counts to choose"
-            )
-    if found is None:
-        return None, "none (no --train-counts, no tier_of_class/train_counts in the files)"
-    return found[0], f"stored in {found[1].path}"
-
-
 def run(args: argparse.Namespace) -> int:
     from kdmetrics.comparison.engine import compare
     from kdmetrics.comparison.render import terminal_summary, write_comparison
     from kdmetrics.io.output import check_output_folder
     from kdmetrics.io.predictions import check_aligned
+    from kdmetrics.report.build import resolve_tiers
 
     if args.n_resamples < 1:
         raise UsageError(f"--n-resamples must be >= 1, got {args.n_resamples}")
@@ -167,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     everything = [*files.values(), *([teacher] if teacher is not None else [])]
     sha = check_aligned(everything)
     k = files[ref_name].n_classes
-    tiers, source = _tiers(everything, args.train_counts, k, tuple(args.tier_sizes))
+    tiers, source = resolve_tiers(everything, args.train_counts, k, tuple(args.tier_sizes))
     result = compare(
         files[ref_name].labels,
         (ref_name, files[ref_name]),

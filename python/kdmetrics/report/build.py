@@ -161,9 +161,12 @@ def read_train_counts(path: str) -> np.ndarray:
     return np.asarray(counts)
 
 
-def _tiers(
+def resolve_tiers(
     files: list[Predictions], train_counts_path: str | None, k: int, sizes: tuple[int, int]
 ) -> tuple[np.ndarray | None, str]:
+    """The tier of every class and where it came from: ``train_counts_path``
+    when given, else the files' stored ``tier_of_class``/``train_counts``
+    (which must agree), else None (only the group "all")."""
     if train_counts_path is not None:
         counts = read_train_counts(train_counts_path)
         if counts.shape != (k,):
@@ -281,7 +284,7 @@ def load_inputs(
         m = dict(zip(m, rest[: len(m)], strict=True))
         g = rest[len(m) :]
     sha = check_aligned(everything)
-    tiers, source = _tiers(everything, train_counts, t.n_classes, tier_sizes)
+    tiers, source = resolve_tiers(everything, train_counts, t.n_classes, tier_sizes)
     targets = None
     if teacher_logits is not None:
         targets = read_teacher_logits(teacher_logits)
