@@ -38,6 +38,25 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     """Defaults shown after each option's help; epilogs kept as written."""
 
 
+def add_study_arguments(p: argparse.ArgumentParser) -> None:
+    """The options ``report`` and ``compare`` share, spelled and defaulted once:
+    tiers, the output folder and the bootstrap's size and level (the seed is
+    each command's own, with its own help text)."""
+    p.add_argument("--train-counts", metavar="FILE", help="K training counts defining the tiers")
+    p.add_argument(
+        "--tier-sizes",
+        type=int,
+        nargs=2,
+        default=(20, 40),
+        metavar=("HEAD", "MID"),
+        help="number of head and mid classes when tiers come from counts",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace DIR if it is not empty")
+    p.add_argument("--n-resamples", type=int, default=10_000, help="bootstrap resamples")
+    p.add_argument("--ci", type=float, default=0.95, help="interval level")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kdmetrics", description="What did the distillation actually transfer?"

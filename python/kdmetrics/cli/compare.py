@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from kdmetrics.cli import UsageError
+from kdmetrics.cli import UsageError, add_study_arguments
 from kdmetrics.io.align import align_files
 from kdmetrics.io.args import add_mapping_arguments, loader_from_args
 
@@ -65,19 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="EXPR",
         help="deployment constraint such as 'macro_f1>=0.20' (repeatable)",
     )
-    p.add_argument("--train-counts", metavar="FILE", help="K training counts defining tiers")
-    p.add_argument(
-        "--tier-sizes",
-        type=int,
-        nargs=2,
-        default=(20, 40),
-        metavar=("HEAD", "MID"),
-        help="number of head and mid classes when tiers come from counts",
-    )
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--overwrite", action="store_true", help="replace DIR if it is not empty")
-    p.add_argument("--n-resamples", type=int, default=10_000, help="bootstrap resamples")
-    p.add_argument("--ci", type=float, default=0.95, help="interval level")
+    add_study_arguments(p)
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the resamples and the temperature split"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from kdmetrics.cli import UsageError
+from kdmetrics.cli import UsageError, add_study_arguments
 from kdmetrics.io.args import add_mapping_arguments, loader_from_args
 
 EPILOG = """\
@@ -78,19 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="distilled grid configurations compared against vanilla",
     )
-    p.add_argument("--train-counts", metavar="FILE", help="K training counts defining the tiers")
-    p.add_argument(
-        "--tier-sizes",
-        type=int,
-        nargs=2,
-        default=(20, 40),
-        metavar=("HEAD", "MID"),
-        help="number of head and mid classes when tiers come from counts",
-    )
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--overwrite", action="store_true", help="replace DIR if it is not empty")
-    p.add_argument("--n-resamples", type=int, default=10_000, help="bootstrap resamples")
-    p.add_argument("--ci", type=float, default=0.95, help="interval level")
+    add_study_arguments(p)
     p.add_argument(
         "--seed",
         type=int,
