@@ -5,7 +5,6 @@ figures (Pareto fronts, a forest grid, raw vs scaled calibration)."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from kdmetrics.comparison.engine import Comparison
-from kdmetrics.io.output import write_output_folder
+from kdmetrics.io.output import write_documents, write_output_folder
 from kdmetrics.metrics import registry
 
 DPI = 100
@@ -485,13 +484,12 @@ def write_comparison(result: Comparison, out_dir: str, *, overwrite: bool = Fals
 
     def write(tmp: str) -> None:
         figures = write_figures(result, tmp)
-        for name, df in result.tables.items():
-            df.to_csv(os.path.join(tmp, f"{name}.csv"), index=False)
-        with open(os.path.join(tmp, "report.json"), "w") as f:
-            json.dump(to_json(result), f, indent=2, allow_nan=False)
-        with open(os.path.join(tmp, "report.md"), "w") as f:
-            f.write(markdown(result, figures))
-        with open(os.path.join(tmp, "summary.txt"), "w") as f:
-            f.write(terminal_summary(result) + "\n")
+        write_documents(
+            tmp,
+            tables=result.tables,
+            json_data=to_json(result),
+            markdown_text=markdown(result, figures),
+            summary_text=terminal_summary(result),
+        )
 
     return write_output_folder("compare", out_dir, write, overwrite=overwrite)

@@ -19,10 +19,12 @@ that process is gone. Folders are created with the user's umask.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from kdmetrics.errors import KdMetricsError
 
@@ -179,3 +181,24 @@ def write_output_folder(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return sorted(n for n in os.listdir(target) if n != MARKER)
+
+
+def write_documents(
+    folder: str,
+    *,
+    tables: Mapping[str, Any],
+    json_data: Any,
+    markdown_text: str,
+    summary_text: str,
+) -> None:
+    """The files every report-like command writes: one CSV per table (pandas
+    DataFrames, written without their index), ``report.json`` (strict JSON:
+    no NaN), ``report.md`` and ``summary.txt``."""
+    for name, df in tables.items():
+        df.to_csv(os.path.join(folder, f"{name}.csv"), index=False)
+    with open(os.path.join(folder, "report.json"), "w") as f:
+        json.dump(json_data, f, indent=2, allow_nan=False)
+    with open(os.path.join(folder, "report.md"), "w") as f:
+        f.write(markdown_text)
+    with open(os.path.join(folder, "summary.txt"), "w") as f:
+        f.write(summary_text + "\n")

@@ -11,7 +11,6 @@ same on GitHub, in Python-Markdown and in MkDocs.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Iterable
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kdmetrics.io.output import check_output_folder, write_output_folder
+from kdmetrics.io.output import check_output_folder, write_documents, write_output_folder
 from kdmetrics.metrics.registry import METRICS
 from kdmetrics.report.build import Report
 from kdmetrics.report.findings import Findings, verdict_of
@@ -364,15 +363,14 @@ def write_report(report: Report, out_dir: str, *, overwrite: bool = False) -> li
 
     def write(tmp: str) -> None:
         figures = write_figures(report, tmp)
-        for name, df in report.tables.items():
-            df.to_csv(os.path.join(tmp, f"{name}.csv"), index=False)
-        for name, df in report.reliability.items():
+        for name, df in report.reliability.items():  # the bin index is the row label
             df.to_csv(os.path.join(tmp, f"reliability_{name}.csv"))
-        with open(os.path.join(tmp, "report.json"), "w") as f:
-            json.dump(to_json(report), f, indent=2, allow_nan=False)
-        with open(os.path.join(tmp, "report.md"), "w") as f:
-            f.write(markdown(report, figures))
-        with open(os.path.join(tmp, "summary.txt"), "w") as f:
-            f.write(terminal_summary(report) + "\n")
+        write_documents(
+            tmp,
+            tables=report.tables,
+            json_data=to_json(report),
+            markdown_text=markdown(report, figures),
+            summary_text=terminal_summary(report),
+        )
 
     return write_output_folder("report", out_dir, write, overwrite=overwrite)
