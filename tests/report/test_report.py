@@ -66,30 +66,93 @@ def test_metrics_match_summary(case):
                 assert same(rows.loc[group, col], float(want.loc[group, col])), (name, group, col)
 
 
-def test_bootstrap_matches_paired_bootstrap(case):
-    rep, files, tiers = case
+def _engine(files, tiers):
+    """The report's preset of the comparison engine, for the same seed."""
     t, v, d = files["teacher"][0], files["vanilla"][0], files["distilled"][0]
-    want = kdmetrics.paired_bootstrap(
+    return kdmetrics.compare(
         t.labels,
-        v.logits,
-        d.logits,
+        ("vanilla", v.logits),
+        {"distilled": d.logits},
+        teacher=t.logits,
         tier_of_class=tiers,
-        reference_logits=t.logits,
         metrics=comparison_metrics(),
         n_resamples=200,
         seed=0,
+        ci=0.95,
+        temperature_seed=0,
     )
+
+
+def test_bootstrap_rows_are_compare_deltas(case):
+    """The report's delta rows are ``compare``'s rows for the same seed, every
+    column (the engine-only ones too: verdict, caveat, adjusted interval), and
+    P(distilled better) is read from the engine's draws."""
+    rep, files, tiers = case
+    cmp = _engine(files, tiers)
+    want = cmp.deltas[cmp.deltas.variant == "distilled"].reset_index(drop=True)
     got = records(rep, "bootstrap")
     assert len(got) == len(want)
-    needed = {"macro_f1", "accuracy", "ece", "nll", "js"}
-    assert needed <= set(got.metric)
+    assert {"macro_f1", "accuracy", "ece", "nll", "js"} <= set(got.metric)
+    renamed = {"reference_value": "a", "variant_value": "b"}
+    checked = 0
     for (_, g), (_, w) in zip(got.iterrows(), want.iterrows(), strict=True):
-        for col in want.columns:
-            if isinstance(w[col], str):
-                assert g[col] == w[col]
+        for col in want.columns.drop("variant"):
+            value, name = w[col], renamed.get(col, col)
+            if isinstance(value, str):
+                assert g[name] == value, (w["metric"], w["group"], col)
             else:
-                want_value = math.nan if pd.isna(w[col]) else float(w[col])
-                assert same(g[col], want_value), (w["metric"], w["group"], col)
+                want_value = math.nan if pd.isna(value) else float(value)
+                assert same(g[name], want_value), (w["metric"], w["group"], col)
+            checked += 1
+        draws = cmp.draws("distilled", w["metric"], w["group"])
+        better = draws > 0 if w["higher_is_better"] else draws < 0
+        assert same(g["p_better"], float(np.mean(better)))
+    assert checked == len(want) * (len(want.columns) - 1)
+    # The engine's own columns are there, so the rows cannot come from a bare
+    # paired_bootstrap (which has none of them).
+    assert {"verdict", "caveat", "ci_low_adjusted", "favours"} <= set(got.columns)
+    assert not {"verdict", "ci_low_adjusted"} & set(
+        kdmetrics.paired_bootstrap(
+            files["teacher"][0].labels,
+            files["vanilla"][0].logits,
+            files["distilled"][0].logits,
+            metrics=["accuracy"],
+            n_resamples=20,
+        ).columns
+    )
+
+
+def test_finding_verdicts_are_compare_verdicts(case):
+    """Each finding's verdict is the engine's verdict of the same row (top-1
+    agreement aside, where the report adds the engine's threshold on the
+    agreement flips)."""
+    rep, files, tiers = case
+    d = _engine(files, tiers).deltas.set_index(["metric", "group"])
+    n = 0
+    for x in rep["findings"]["findings"]:
+        for m in x["metrics"]:
+            if m["metric"] in ("teacher_agreement", "ce2_debiased"):
+                continue
+            assert m["verdict"] == d.loc[(m["metric"], m["group"]), "verdict"], m
+            n += 1
+    assert n > 0
+
+
+def test_temperature_rows_are_compare_rows(case):
+    """The temperature test's same-scaling rows are the engine's calibration
+    deltas (group all) for the same seed."""
+    rep, files, tiers = case
+    cd = _engine(files, tiers).calibration_deltas
+    got = records(rep, "temperature_paired")
+    for label, scaling in (("distilled - vanilla", "raw"), ("distilled+T - vanilla+T", "scaled")):
+        for metric in ("ece", "nll"):
+            g = got[(got.comparison == label) & (got.metric == metric)].iloc[0]
+            w = cd[(cd.scaling == scaling) & (cd.metric == metric) & (cd.group == "all")].iloc[0]
+            for col, name in (("reference_value", "a"), ("variant_value", "b")):
+                assert same(g[name], float(w[col]))
+            for col in ("delta", "ci_low", "ci_high", "p_delta_le_0"):
+                assert same(g[col], float(w[col])), (label, metric, col)
+            assert g["method"] == w["method"]
 
 
 def test_temperature_test(case):

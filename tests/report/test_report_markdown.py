@@ -11,7 +11,14 @@ import pytest
 from _report_data import report_args, write_files
 
 from kdmetrics.cli import main
-from kdmetrics.report.findings import MIN_FLIPS, caveats, metric_findings, verdict_of
+from kdmetrics.comparison.engine import MIN_DISCORDANT
+from kdmetrics.report.findings import (
+    MIN_FLIPS,
+    caveats,
+    metric_findings,
+    sentences,
+    verdict_of,
+)
 from kdmetrics.report.markdown import fmt_ci, fmt_value, markdown_table
 
 markdown = pytest.importorskip("markdown")
@@ -111,6 +118,38 @@ def test_verdicts(metric, low, high, flips, want):
 def test_direction_aware_better(metric, low, high, better):
     (m,) = metric_findings(_comparison(metric, low, high), {"all": (40, 30)}, {})
     assert m.better == better
+
+
+def test_report_threshold_is_the_engines():
+    assert MIN_FLIPS == MIN_DISCORDANT
+
+
+@pytest.mark.parametrize(
+    ("metric", "engine", "caveat", "flips", "want"),
+    [
+        # The engine's verdict governs, whatever the flip count says.
+        ("accuracy", "directional", "exact McNemar p = 0.2 on 30 right->wrong vs 45 wrong->right",
+         75, "directional"),
+        ("macro_f1", "real", "", 3, "real"),
+        ("ece", "inside the noise", "sample ECE is biased upward", 0, "inside the noise"),
+        ("nll", "undefined", "", 0, "undefined"),
+        # The engine has no rule for top-1 agreement; the report applies its threshold.
+        ("teacher_agreement", "real", "", MIN_FLIPS - 1, "directional"),
+        ("teacher_agreement", "real", "", MIN_FLIPS, "real"),
+    ],
+)  # fmt: skip
+def test_findings_take_the_engines_verdict(metric, engine, caveat, flips, want):
+    low, high = (np.nan, np.nan) if engine == "undefined" else (0.01, 0.05)
+    rows = _comparison(metric, low, high, delta=0.03).assign(verdict=engine, caveat=caveat)
+    (m,) = metric_findings(rows, {"all": (flips, 0)}, {"all": (flips, 0)})
+    assert m.verdict == want
+    assert (m.better is None) == (want not in ("real", "directional"))
+    (f,) = sentences([m])
+    assert want in f.text
+    if engine == "directional":
+        assert caveat in f.text and m.why == caveat
+    if want == "directional" and engine == "real":
+        assert f"only {flips} agreement flips, fewer than {MIN_FLIPS}" in f.text
 
 
 def _metrics_table(tail_n=210, tail_classes=53):

@@ -32,8 +32,9 @@ Findings: the summary, report.md and report.json start with the findings in
 words: per property (capacity per tier, top-1 calibration, the full
 distribution, fidelity to the teacher) the interval of distilled - vanilla,
 P(distilled better), the flipped predictions and a verdict: real (the interval
-excludes 0), directional (it does, but fewer than 25 predictions changed) or
-inside the noise (it does not); then the teacher's ceiling, the temperature
+excludes 0), directional (it does, but fewer than 10 predictions changed, or
+the exact McNemar test on the accuracy flips is not significant: the verdicts
+of kdmetrics compare) or inside the noise (it does not); then the teacher's ceiling, the temperature
 test and caveats (small groups, a checkpoint chosen on the analysed split when
 the files' metadata selected_on equals split, how many intervals are printed,
 saturated teacher targets).

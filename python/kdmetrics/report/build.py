@@ -4,6 +4,10 @@
 go wrong with user input fails here, before anything is written);
 ``build_report`` computes the tables with the library's own functions and
 returns a :class:`Report` (a dict of DataFrames plus scalars and notes).
+The vanilla-vs-distilled comparison is a preset of the comparison engine
+(:func:`kdmetrics.compare` with reference "vanilla", variant "distilled" and
+the teacher): its delta rows, verdicts, P(distilled better) and the
+temperature test's same-scaling rows all come from one set of resample draws.
 Rendering (text, Markdown, JSON, CSV) lives in ``kdmetrics.report.render``,
 figures in ``kdmetrics.report.plots``.
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,13 +39,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kdmetrics.comparison.engine import Comparison
 from kdmetrics.errors import AlignmentError, InvalidArgumentError, NonFiniteError, ShapeError
 from kdmetrics.io.align import align_files
 from kdmetrics.io.predictions import Predictions, check_aligned, load_predictions
 from kdmetrics.metrics.registry import DEFAULT_MODEL_METRICS, METRICS
 from kdmetrics.metrics.selective import DEFAULT_THRESHOLDS, sla_threshold, threshold_table
 from kdmetrics.metrics.summary import summary
-from kdmetrics.metrics.temperature import fit_temperature, split_half
+from kdmetrics.metrics.temperature import split_half
 from kdmetrics.report.findings import Findings, build_findings, caveats, group_flips, spec_of
 from kdmetrics.report.tables import (
     agreement_table,
@@ -323,12 +329,18 @@ def temperature_test(
     *,
     n_resamples: int = 2_000,
     ci: float = 0.95,
+    comparison: Comparison | None = None,
 ) -> tuple[pd.DataFrame, dict[str, float], list[str], dict[str, pd.DataFrame]]:
     """Split-half temperature scaling of both students, tested with intervals.
 
     T is fitted for each student on the fit half of a seeded split
     (:func:`kdmetrics.metrics.temperature.split_half`); everything else is
-    measured on the evaluation half. Returns
+    measured on the evaluation half. ``comparison``: the report's
+    :func:`kdmetrics.compare` of ("vanilla", {"distilled"}) with
+    ``temperature_seed = seed`` and the same ``n_resamples`` and ``ci``
+    (computed here when None); its calibration tables give the fitted
+    temperatures, the raw and scaled values and the paired rows "distilled -
+    vanilla" and "distilled+T - vanilla+T". Returns
 
     - ``table``: per model T, ECE and NLL raw and scaled, n_fit, n_eval;
     - ``fractions``: the gain fraction per metric (ECE, NLL), NaN where it is
@@ -348,8 +360,6 @@ def temperature_test(
       established) the fraction and its interval are NaN and ``reason`` says
       so.
     """
-    from kdmetrics.metrics.calibration import ece
-    from kdmetrics.metrics.scoring import nll
     from kdmetrics.stats.bootstrap import paired_bootstrap
     from kdmetrics.stats.policy import (
         any_interval,
@@ -358,65 +368,85 @@ def temperature_test(
         default_method,
     )
 
+    metrics = ("ece", "nll")
+    if comparison is None:
+        comparison = _compare(
+            labels, vanilla, distilled, None, None, metrics, n_resamples, seed, ci
+        )
+    if comparison.calibration is None or comparison.calibration_deltas is None:
+        raise InvalidArgumentError("temperature_test: the comparison has no calibration tables")
+    cal = comparison.calibration
+    cal = cal[cal["group"] == "all"].set_index("model")
+    table = pd.DataFrame(
+        {
+            "temperature": cal["temperature"],
+            **{f"{m}_{kind}": cal[f"{m}_{kind}"] for m in metrics for kind in ("raw", "scaled")},
+            "n_fit": cal["n_fit"],
+            "n_eval": cal["n_eval"],
+        }
+    ).loc[["vanilla", "distilled"]]
     fit_idx, eval_idx = split_half(labels.shape[0], seed)
-    rows = []
     y = labels[eval_idx]
     evals: dict[str, np.ndarray] = {}
     for name, logits in (("vanilla", vanilla), ("distilled", distilled)):
-        fit = fit_temperature(labels[fit_idx], logits[fit_idx])
         z = logits[eval_idx]
-        t = float(fit)
         evals[name] = z
-        evals[f"{name}+T"] = np.asarray(z, dtype=np.float64) / t
-        rows.append(
-            {
-                "model": name,
-                "temperature": t,
-                "ece_raw": ece(y, z),
-                "ece_scaled": ece(y, z, temperature=t),
-                "nll_raw": nll(y, z),
-                "nll_scaled": nll(y, z, temperature=t),
-                "n_fit": int(fit_idx.size),
-                "n_eval": int(eval_idx.size),
-            }
-        )
-    table = pd.DataFrame(rows).set_index("model")
+        evals[f"{name}+T"] = np.asarray(z, dtype=np.float64) / float(table.loc[name, "temperature"])
 
+    # Rows the engine gives (variant distilled against reference vanilla, both
+    # raw or both scaled), by label.
+    from_engine = {"distilled+T - vanilla+T": "scaled", "distilled - vanilla": "raw"}
     comparisons = {
         "distilled - vanilla+T": ("vanilla+T", "distilled"),
         "distilled+T - vanilla+T": ("vanilla+T", "distilled+T"),
         "distilled - vanilla": ("vanilla", "distilled"),
         "vanilla+T - vanilla": ("vanilla", "vanilla+T"),
     }
+    columns = ["metric", "a", "b", "delta", "median_delta", "ci_low", "ci_high",
+               "p_delta_le_0", "n", "method", "trusted", "flag_reason"]  # fmt: skip
     paired, deltas = [], {}
     for label, (a, b) in comparisons.items():
-        tab, d = paired_bootstrap(
-            y, evals[a], evals[b], metrics=("ece", "nll"), n_resamples=n_resamples, ci=ci,
-            seed=seed, return_deltas=True,
-        )  # fmt: skip
+        scaling = from_engine.get(label)
+        if scaling is not None:
+            cd = comparison.calibration_deltas
+            rows = cd[(cd["scaling"] == scaling) & (cd["group"] == "all")]
+            rows = rows.set_index("metric").loc[list(metrics)].reset_index()
+            tab = rows.rename(columns={"reference_value": "a", "variant_value": "b"})[columns]
+            for metric in metrics:
+                deltas[(label, metric)] = comparison.draws("distilled", metric, "all", scaling)
+        else:
+            # The engine compares each model with the reference at one scaling:
+            # the cross comparisons (one model scaled, the other not) are
+            # bootstrapped here, on the same draws (same seed and N).
+            tab, d = paired_bootstrap(
+                y, evals[a], evals[b], metrics=metrics, n_resamples=n_resamples, ci=ci,
+                seed=seed, return_deltas=True,
+            )  # fmt: skip
+            for metric in metrics:
+                deltas[(label, metric)] = d[(metric, "all")]
+            methods = []
+            for i, metric in enumerate(tab.metric):
+                # BCa needs the jackknife, which the deltas do not carry: percentile then.
+                method = default_method(metric)
+                method = "percentile" if method == "bca" else method
+                if method != "percentile":
+                    lo, hi = any_interval(
+                        deltas[(label, metric)][:, None], np.array([tab.delta.iat[i]]), ci, method
+                    )
+                    tab.loc[i, ["ci_low", "ci_high"]] = [lo[0], hi[0]]
+                methods.append(method)
+            tab = apply_policy(tab, method=methods)[columns]
+        # The debiased calibration error is not a registry metric, so the
+        # engine does not resample it: its own bootstrap, same draws.
         ctab = calibration_bootstrap(
             y, evals[a], evals[b], n_resamples=n_resamples, ci=ci, seed=seed
         )
         assert isinstance(ctab, pd.DataFrame)
-        tab = pd.concat([tab, ctab], ignore_index=True)
-        for metric in ("ece", "nll"):
-            deltas[(label, metric)] = d[(metric, "all")]
-        methods = []
-        for i, metric in enumerate(tab.metric):
-            # BCa needs the jackknife, which the deltas do not carry: percentile then.
-            method = default_method(metric)
-            method = "percentile" if method == "bca" else method
-            if metric in ("ece", "nll") and method != "percentile":
-                lo, hi = any_interval(
-                    deltas[(label, metric)][:, None], np.array([tab.delta.iat[i]]), ci, method
-                )
-                tab.loc[i, ["ci_low", "ci_high"]] = [lo[0], hi[0]]
-            methods.append(method)
-        tab = apply_policy(tab, method=methods)
+        tab = pd.concat([tab, ctab[columns]], ignore_index=True)
         tab.insert(0, "comparison", label)
         tab.insert(1, "model_a", a)
         tab.insert(2, "model_b", b)
-        paired.append(tab.drop(columns=["flips_a_only", "flips_b_only", "group"]))
+        paired.append(tab)
     paired_table = pd.concat(paired, ignore_index=True)
 
     fractions: dict[str, float] = {}
@@ -620,15 +650,66 @@ def grid_table(
     return pd.DataFrame(rows), floor
 
 
-def _p_better(boot: pd.DataFrame, deltas: dict[tuple[str, str], np.ndarray]) -> np.ndarray:
+def _p_better(rows: pd.DataFrame, draws: Callable[[str, str], np.ndarray]) -> np.ndarray:
     """Per row, the fraction of resamples in which the distilled student is
-    strictly better (delta > 0 where higher is better, < 0 where lower is)."""
+    strictly better (delta > 0 where higher is better, < 0 where lower is);
+    ``draws(metric, group)``: the resampled deltas distilled - vanilla."""
     out = []
-    for r in boot.itertuples(index=False):
-        d = deltas[(r.metric, r.group)]
+    for r in rows.itertuples(index=False):
+        d = draws(r.metric, r.group)
         better = d > 0 if spec_of(r.metric).higher_is_better else d < 0
         out.append(float(np.mean(better)))
     return np.array(out)
+
+
+def _compare(
+    labels: np.ndarray,
+    vanilla: Any,
+    distilled: Any,
+    teacher: Any,
+    tier_of_class: np.ndarray | None,
+    metrics: tuple[str, ...],
+    n_resamples: int,
+    seed: int,
+    ci: float,
+) -> Comparison:
+    """The report as a preset of :func:`kdmetrics.compare`: reference
+    "vanilla", one variant "distilled", the teacher for the divergence metrics,
+    temperature scaling on the split-half of ``seed``."""
+    from kdmetrics.comparison.engine import compare
+
+    with warnings.catch_warnings():
+        # Identical students: the report says so in its caveats.
+        warnings.filterwarnings("ignore", message=r".*identical logits", category=UserWarning)
+        return compare(
+            labels,
+            ("vanilla", vanilla),
+            {"distilled": distilled},
+            teacher=teacher,
+            tier_of_class=tier_of_class,
+            metrics=list(metrics),
+            n_resamples=n_resamples,
+            seed=seed,
+            ci=ci,
+            temperature_scaling=True,
+            temperature_seed=seed,
+        )
+
+
+def comparison_rows(comparison: Comparison, variant: str = "distilled") -> pd.DataFrame:
+    """The report's "bootstrap" table: ``comparison.deltas`` of ``variant``
+    (every column, ``reference_value``/``variant_value`` named ``a``/``b``)
+    and ``p_better``, the fraction of the same resamples in which the variant
+    is strictly better."""
+    d = comparison.deltas
+    rows = (
+        d[d["variant"] == variant]
+        .drop(columns="variant")
+        .rename(columns={"reference_value": "a", "variant_value": "b"})
+        .reset_index(drop=True)
+    )
+    rows["p_better"] = _p_better(rows, lambda m, g: comparison.draws(variant, m, g))
+    return rows
 
 
 def build_report(
@@ -640,7 +721,6 @@ def build_report(
 ) -> Report:
     """Computes every table of the report with the library's functions, and
     the findings in words (``kdmetrics.report.findings``)."""
-    from kdmetrics import paired_bootstrap
     from kdmetrics.metrics.agreement import predicted_classes
     from kdmetrics.metrics.calibration import reliability_table
 
@@ -670,20 +750,23 @@ def build_report(
     ceiling["gap_to_teacher"] = ceiling["teacher_macro_f1"] - ceiling["macro_f1"]
 
     v, d = inputs.vanilla[0], inputs.distilled[0]
-    boot, deltas = paired_bootstrap(
+    # One engine run: every delta, P(distilled better) and the temperature
+    # test's same-scaling rows come from its shared resample draws.
+    cmp = _compare(
         labels,
         v.logits,
         d.logits,
-        tier_of_class=inputs.tier_of_class,
-        metrics=comparison_metrics(),
-        reference_logits=inputs.teacher.logits,
-        n_resamples=n_resamples,
-        ci=ci,
-        seed=seed,
-        return_deltas=True,
+        inputs.teacher.logits,
+        inputs.tier_of_class,
+        comparison_metrics(),
+        n_resamples,
+        seed,
+        ci,
     )
+    boot = comparison_rows(cmp, "distilled")
     # Calibration compared on the debiased squared calibration error, on the
     # same resample draws: the plain ECE difference is biased (docs/intervals.md).
+    # Not a registry metric, so the engine does not resample it: its own call.
     cal, cal_deltas = calibration_bootstrap(
         labels,
         v.logits,
@@ -694,12 +777,10 @@ def build_report(
         seed=seed,
         return_deltas=True,
     )
-    boot = boot.reset_index(drop=True)
-    boot["p_better"] = _p_better(boot, deltas)
-    cal["p_better"] = _p_better(cal, cal_deltas)
+    cal["p_better"] = _p_better(cal, lambda m, g: cal_deltas[(m, g)])
     comparisons = pd.concat([boot, cal], ignore_index=True)[
         ["metric", "group", "n", "a", "b", "delta", "ci_low", "ci_high", "p_better", "trusted",
-         "flag_reason"]
+         "flag_reason", "verdict", "caveat"]
     ]  # fmt: skip
 
     group_masks = dict(groups(labels, inputs.tier_of_class))
@@ -710,7 +791,7 @@ def build_report(
     agreement_flips = group_flips(t_pred, v_pred, d_pred, group_masks)
 
     temp_table, fractions, temp_notes, temp_tests = temperature_test(
-        labels, v.logits, d.logits, seed, n_resamples=n_resamples, ci=ci
+        labels, v.logits, d.logits, seed, n_resamples=n_resamples, ci=ci, comparison=cmp
     )
     notes += temp_notes
 

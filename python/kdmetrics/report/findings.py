@@ -16,19 +16,24 @@ from the metric registry (``kdmetrics.metrics.registry.METRICS``):
 - *fidelity to the teacher*: metrics that need the teacher (KL, JS, top-1
   agreement).
 
-Verdicts (see docs/conventions.md):
+Verdicts: the comparison engine's (:func:`kdmetrics.compare`, see
+docs/conventions.md), read from its ``verdict`` column; the report runs the
+engine with the roles vanilla (reference) and distilled (variant):
 
 - **real**: the interval excludes 0;
 - **directional**: it excludes 0, but the metric counts predicted classes
-  (accuracy, macro F1, top-1 agreement) and fewer than :data:`MIN_FLIPS`
-  predictions changed between the two models in that group. A difference in
-  such a metric is made of exactly those discordant pairs; below about 25 of
-  them the normal approximation behind McNemar's test, and a bootstrap of the
-  paired difference with it, is known to be unreliable and the exact
-  (binomial) test is the recommended one. The interval is then read as a
-  direction, not a size.
+  (accuracy, macro F1) and fewer than :data:`MIN_FLIPS` predictions changed
+  in the group, or (accuracy) the exact McNemar test on the flips gives
+  ``p >= 1 - ci``. The interval is then read as a direction, not a size.
+  Top-1 agreement with the teacher also counts predicted classes; the engine
+  does not apply the rule to it (it needs the teacher), so the report applies
+  the same threshold to its agreement flips;
 - **inside the noise**: the interval contains 0. That is not "no effect":
-  the data cannot tell the sign.
+  the data cannot tell the sign;
+- **undefined**: the interval is not finite.
+
+Rows without an engine verdict (the debiased calibration error) get the same
+rule from :func:`verdict_of`.
 """
 
 from __future__ import annotations
@@ -41,11 +46,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kdmetrics.comparison.engine import MIN_DISCORDANT
 from kdmetrics.metrics.registry import METRICS, MetricSpec
 from kdmetrics.report.markdown import fmt_ci, fmt_point
 
-# Discordant pairs below which a difference in a count metric is "directional".
-MIN_FLIPS = 25
+# Changed predictions below which a difference in a count metric is
+# "directional": the comparison engine's threshold.
+MIN_FLIPS = MIN_DISCORDANT
 # Validation examples per class below which a group is called small.
 SMALL_GROUP_PER_CLASS = 10
 
@@ -115,6 +122,8 @@ class MetricFinding:
     # the nominal band (docs/intervals.md); the reason when not.
     trusted: bool = True
     flag_reason: str = ""
+    # Why a verdict is "directional" (the engine's caveat), when it is.
+    why: str = ""
 
     @property
     def flips(self) -> int:
@@ -166,11 +175,35 @@ class Findings:
 
 
 def verdict_of(metric: str, low: float, high: float, flips: int) -> str:
-    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 <= high:
+    """The verdict of an interval when no engine verdict is at hand: the
+    engine's rule on the number of changed predictions (no McNemar test)."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "undefined"
+    if low <= 0 <= high:
         return "inside the noise"
     if counts_predictions(metric) and flips < MIN_FLIPS:
         return "directional"
     return "real"
+
+
+def row_verdict(row: Any, flips: int) -> tuple[str, str]:
+    """(verdict, why) of one comparison row: the engine's ``verdict`` and
+    ``caveat`` columns when the row has them (rows of :func:`kdmetrics.compare`),
+    else :func:`verdict_of`; ``flips``: the changed predictions behind the row
+    (agreement flips for top-1 agreement), used where the engine has no rule."""
+    low, high = float(row.ci_low), float(row.ci_high)
+    verdict = getattr(row, "verdict", None)
+    few = f"only {flips} predictions changed, fewer than {MIN_FLIPS}"
+    if not isinstance(verdict, str) or not verdict:
+        verdict = verdict_of(str(row.metric), low, high, flips)
+        return verdict, few if verdict == "directional" else ""
+    if verdict == "directional":
+        return verdict, str(getattr(row, "caveat", "") or "") or few
+    if verdict == "real" and row.metric == "teacher_agreement" and flips < MIN_FLIPS:
+        # The engine's rule skips metrics that need the teacher; agreement
+        # still changes only through changed predictions.
+        return "directional", f"only {flips} agreement flips, fewer than {MIN_FLIPS}"
+    return verdict, ""
 
 
 def flip_counts(
@@ -188,8 +221,9 @@ def metric_findings(
     names: tuple[str, str] = ("vanilla", "distilled"),
 ) -> list[MetricFinding]:
     """A :class:`MetricFinding` per row of ``comparisons`` (columns metric,
-    group, n, a, b, delta, ci_low, ci_high, p_better) whose metric has a
-    property. ``flips[group]`` = (to right, to wrong) of correctness;
+    group, n, a, b, delta, ci_low, ci_high, p_better, and the engine's
+    verdict and caveat where it has them, see :func:`row_verdict`) whose
+    metric has a property. ``flips[group]`` = (to right, to wrong) of correctness;
     ``agreement_flips[group]`` the same for agreement with the teacher."""
     out = []
     for r in comparisons.itertuples(index=False):
@@ -205,9 +239,9 @@ def metric_findings(
             to_right, to_wrong = flips.get(r.group, (0, 0))
             kind = "correctness"
         delta, low, high = float(r.delta), float(r.ci_low), float(r.ci_high)
-        verdict = verdict_of(r.metric, low, high, to_right + to_wrong)
+        verdict, why = row_verdict(r, to_right + to_wrong)
         better = None
-        if verdict != "inside the noise":
+        if verdict in ("real", "directional"):
             better = names[1] if s.better(delta) else names[0]
         out.append(
             MetricFinding(
@@ -229,6 +263,7 @@ def metric_findings(
                 kind,
                 bool(getattr(r, "trusted", True)),
                 str(getattr(r, "flag_reason", "") or ""),
+                why,
             )
         )
     return out
@@ -237,14 +272,14 @@ def metric_findings(
 def _clause(m: MetricFinding, names: tuple[str, str]) -> str:
     width = abs(m.ci_high - m.ci_low)
     direction = "higher is better" if m.higher_is_better else "lower is better"
-    lead = f"{m.better} better" if m.better else "inside the noise"
+    lead = f"{m.better} better" if m.better else m.verdict
     detail = (
         f"{names[0]} {fmt_point(m.a, width)}, {names[1]} {fmt_point(m.b, width)}; "
         f"delta {fmt_ci(m.delta, m.ci_low, m.ci_high)}, {direction}; "
         f"P({names[1]} better) = {m.p_better:.2f}; {m.verdict}"
     )
     if m.verdict == "directional":
-        detail += f": only {m.flips} predictions changed, fewer than {MIN_FLIPS}"
+        detail += f": {m.why}"
     if not m.trusted:
         detail += "; interval not trusted, see caveats"
     return f"{m.label}: {lead} ({detail})"

@@ -22,10 +22,15 @@ import pandas as pd
 
 from kdmetrics.metrics.registry import METRICS
 from kdmetrics.report.build import Report
-from kdmetrics.report.findings import verdict_of
+from kdmetrics.report.findings import row_verdict
 
 DPI = 110
-COLORS = {"real": "#1b7837", "directional": "#e08214", "inside the noise": "#7f7f7f"}
+COLORS = {
+    "real": "#1b7837",
+    "directional": "#e08214",
+    "inside the noise": "#7f7f7f",
+    "undefined": "#7f7f7f",
+}
 WORSE = "#b2182b"
 BETTER_SHADE = "#d9f0d3"
 
@@ -106,9 +111,9 @@ def forest(plt, boot: pd.DataFrame, flips, ci: float, path: str) -> None:
                 continue
             r = rows.loc[group]
             d, a, b = float(r["delta"]), float(r["ci_low"]), float(r["ci_high"])
-            verdict = verdict_of(metric, a, b, flips.get((metric, group), 0))
+            verdict = row_verdict(r, flips.get((metric, group), 0))[0]
             color = COLORS[verdict]
-            if verdict != "inside the noise" and not spec.better(d):
+            if verdict in ("real", "directional") and not spec.better(d):
                 color = WORSE
             ax.errorbar([d], [0], xerr=[[d - a], [b - d]], fmt="o", color=color, capsize=3, ms=5)
             ax.set_ylim(-1, 1)

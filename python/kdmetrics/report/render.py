@@ -22,7 +22,7 @@ import pandas as pd
 from kdmetrics.io.output import check_output_folder, write_documents, write_output_folder
 from kdmetrics.metrics.registry import METRICS
 from kdmetrics.report.build import Report
-from kdmetrics.report.findings import Findings, verdict_of
+from kdmetrics.report.findings import Findings, row_verdict
 from kdmetrics.report.markdown import (
     bullet_list,
     fmt_ci,
@@ -56,7 +56,7 @@ def comparison_table(boot: pd.DataFrame, flips: dict[str, int] | None = None) ->
                 "distilled": float(r.b),
                 "delta [CI]": fmt_ci(float(r.delta), float(r.ci_low), float(r.ci_high)),
                 "P(distilled better)": round(float(r.p_better), 3),
-                "verdict": verdict_of(r.metric, float(r.ci_low), float(r.ci_high), n_flips),
+                "verdict": row_verdict(r, n_flips)[0],
             }
         )
     return pd.DataFrame(rows)
@@ -136,14 +136,14 @@ def sections(report: Report, table: TableFn) -> list[tuple[str, str]]:
         table(cmp),
     ]
     acc = boot[boot["metric"] == "accuracy"]
-    if {"flips_a_only", "flips_b_only"} <= set(acc.columns) and len(acc):
+    if {"right_to_wrong", "wrong_to_right"} <= set(acc.columns) and len(acc):
         flips = (
-            acc[["group", "flips_a_only", "flips_b_only"]]
-            .astype({"flips_a_only": "int64", "flips_b_only": "int64"})
+            acc[["group", "right_to_wrong", "wrong_to_right"]]
+            .astype({"right_to_wrong": "int64", "wrong_to_right": "int64"})
             .rename(
                 columns={
-                    "flips_a_only": "vanilla right, distilled wrong",
-                    "flips_b_only": "distilled right, vanilla wrong",
+                    "right_to_wrong": "vanilla right, distilled wrong",
+                    "wrong_to_right": "distilled right, vanilla wrong",
                 }
             )
         )
