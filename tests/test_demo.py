@@ -50,6 +50,12 @@ def test_tiny_demo(tmp_path, capsys):
     n = {r["group"]: r["n"] for r in rep["tables"]["metrics"] if r["model"] == "teacher"}
     assert n["all"] == 1200 and n["head"] > n["mid"] > n["tail"] > 0
     assert (out / "report" / "forest.png").exists()
+    # The compression sentences say when a quoted interval is not trusted:
+    # plain ECE's always carry the engine's caveat.
+    compression = text[text.index("== Compression") :]
+    ece = [x for x in compression.splitlines() if "ECE gain" in x]
+    assert ece and all("interval not trusted" in x for x in ece)
+    assert all("interval not trusted" not in x for x in compression.splitlines() if "NLL gain" in x)
 
 
 def test_demo_is_reproducible(tmp_path, capsys):

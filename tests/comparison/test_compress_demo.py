@@ -2,6 +2,7 @@ import io
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +14,8 @@ from kdmetrics.demo.compress import (  # noqa: E402
     COMPRESSIONS,
     compress_and_compare,
     fake_quantize_int4,
+    gain_sentences,
+    gain_table,
     int4_packed_size_mb,
     int4_weights,
     magnitude_prune,
@@ -215,3 +218,86 @@ def test_compress_and_compare_tiny_mlp(tmp_path):
     for m in names:
         assert size.loc[m, "value"] == res.costs.loc[m, "size_mb"]
         assert size.loc[m, "satisfied"] == (res.costs.loc[m, "size_mb"] <= 0.05)
+
+
+def _gain_comparison(n=1500, k=6, seed=0):
+    """vanilla (over-confident) and distilled students at fp32 and int8."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    logits = {}
+    for student, scale in (("vanilla", 4.0), ("distilled", 1.2)):
+        z = rng.normal(size=(n, k))
+        z[np.arange(n), y] += 1.5
+        for prec, noise in (("fp32", 0.0), ("int8", 0.05)):
+            logits[f"{student}_{prec}"] = scale * (z + noise * rng.normal(size=(n, k)))
+    ref = "vanilla_fp32"
+    variants = {m: z for m, z in logits.items() if m != ref}
+    return kdmetrics.compare(y, (ref, logits[ref]), variants, n_resamples=300, seed=1)
+
+
+def test_gain_table_carries_the_rows_trust():
+    res = _gain_comparison()
+    table = gain_table(res, "vanilla", "distilled", ("fp32", "int8"))
+    for r in table.itertuples(index=False):
+        src = res.deltas if r.scaling == "raw" else res.calibration_deltas
+        if r.scaling == "scaled":
+            src = src[src["scaling"] == "scaled"]
+        src = src[(src["metric"] == r.metric) & (src["group"] == "all")].set_index("variant")
+        for kind, models in (
+            ("gain", [f"vanilla_{r.precision}", f"distilled_{r.precision}"]),
+            ("change", [f"vanilla_{r.precision}", f"distilled_{r.precision}", "distilled_fp32"]),
+        ):
+            if kind == "change" and r.precision == "fp32":
+                continue
+            rows = src.loc[[m for m in models if m != "vanilla_fp32"]]
+            ok = bool(rows["trusted"].all()) and not rows["caveat"].astype(bool).any()
+            assert getattr(r, f"{kind}_trusted") == ok
+            reason = getattr(r, f"{kind}_flag_reason")
+            if ok:
+                assert reason == ""
+            else:
+                assert reason in set(rows["flag_reason"]) | set(rows["caveat"]) and reason
+    # plain ECE carries its caveat in the engine, so its quoted intervals are flagged
+    assert not table[table.metric == "ece"]["gain_trusted"].any()
+
+
+def test_gain_sentence_says_when_an_interval_is_not_trusted():
+    res = _gain_comparison()
+    table = gain_table(res, "vanilla", "distilled", ("fp32", "int8"))
+    sentences = dict(zip(table.groupby(["metric", "scaling"], sort=False).groups,
+                         gain_sentences(table), strict=True))  # fmt: skip
+    for (metric, scaling), text in sentences.items():
+        t = table[(table.metric == metric) & (table.scaling == scaling)].set_index("precision")
+        quoted = [t.loc["fp32", "gain_trusted"]]
+        if t.loc["fp32", "gain_verdict"] == "real" and t.loc["fp32", "gain"] > 0:
+            quoted += [t.loc["int8", "gain_trusted"], t.loc["int8", "change_trusted"]]
+        untrusted = not all(bool(q) for q in quoted)
+        assert ("interval not trusted" in text) == untrusted, text
+        if untrusted:
+            reasons = set(t["gain_flag_reason"]) | set(t["change_flag_reason"].dropna())
+            assert any(r and r in text for r in reasons), text
+    ece = sentences[("ece", "raw")]
+    assert (
+        "(real, interval not trusted)" in ece or "(inside the noise, interval not trusted)" in ece
+    )
+
+
+def test_gain_sentence_hand_case():
+    row = {"metric": "ece", "scaling": "raw", "gain_verdict": "real", "change_verdict": "real"}
+    table = pd.DataFrame(
+        [
+            {**row, "precision": "fp32", "gain": 0.05, "gain_ci_low": 0.02, "gain_ci_high": 0.08,
+             "gain_trusted": False, "gain_flag_reason": "ECE is biased"},
+            {**row, "precision": "int8", "gain": 0.04, "gain_ci_low": 0.01, "gain_ci_high": 0.07,
+             "gain_trusted": False, "gain_flag_reason": "ECE is biased", "change": -0.01,
+             "change_ci_low": -0.02, "change_ci_high": -0.005, "change_trusted": True,
+             "change_flag_reason": ""},
+        ]
+    )  # fmt: skip
+    (text,) = gain_sentences(table)
+    assert text.count("interval not trusted") == 2  # fp32 gain, int8 gain; not the change
+    assert "(real, interval not trusted)" in text
+    assert text.endswith("a reading of the point estimates: ECE is biased.")
+    trusted = table.assign(gain_trusted=True, gain_flag_reason="")
+    (text,) = gain_sentences(trusted)
+    assert "not trusted" not in text and "reduced, not erased" in text

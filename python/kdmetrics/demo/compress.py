@@ -155,6 +155,25 @@ def compress(model: torch.nn.Module) -> dict[str, tuple[torch.nn.Module, dict[st
     }
 
 
+def _trust(result: Any, models: Sequence[str], metric: str, scaling: str) -> tuple[bool, str]:
+    """(trusted, reason) of a contrast of ``models`` on ``metric`` (group all):
+    trusted when the delta row of every model among them (the reference has
+    none) is trusted and has no caveat."""
+    if scaling == "full":
+        table = result.deltas
+    else:
+        table = result.calibration_deltas
+        table = table[table["scaling"] == scaling]
+    rows = table[
+        (table["metric"] == metric) & (table["group"] == "all") & table["variant"].isin(models)
+    ]
+    for r in rows.itertuples(index=False):
+        caveat = str(getattr(r, "caveat", "") or "")
+        if not bool(r.trusted) or caveat:
+            return False, str(r.flag_reason or "") or caveat
+    return True, ""
+
+
 def gain_table(result: Any, base: str, distilled: str, precisions: Sequence[str]) -> pd.DataFrame:
     """Distillation's calibration gain at each precision and its change from fp32.
 
@@ -162,7 +181,12 @@ def gain_table(result: Any, base: str, distilled: str, precisions: Sequence[str]
     positive = distillation calibrates better), on all examples (``raw``) and
     after each model's own temperature scaling (``scaled``, evaluation half);
     change = gain at the precision - gain at fp32. Intervals are paired, from
-    the shared resample draws.
+    the shared resample draws. ``gain_trusted``/``gain_flag_reason`` and
+    ``change_trusted``/``change_flag_reason``: an interval is trusted only when
+    the delta rows of every model it combines (``result.deltas``, or the
+    scaled ``result.calibration_deltas``) are trusted and carry no caveat (plain
+    ECE's intervals do not: its sample bias); the reason is the first such
+    row's ``flag_reason``, else its caveat.
     """
     rows = []
     cal = result.calibration_deltas
@@ -175,6 +199,7 @@ def gain_table(result: Any, base: str, distilled: str, precisions: Sequence[str]
             for p in precisions:
                 b, d = f"{base}_{p}", f"{distilled}_{p}"
                 g = result.linear({b: 1.0, d: -1.0}, metric, "all", scaling)
+                g_trusted, g_reason = _trust(result, (b, d), metric, scaling)
                 row = {
                     "metric": metric,
                     "scaling": "raw" if scaling == "full" else "scaled",
@@ -183,14 +208,19 @@ def gain_table(result: Any, base: str, distilled: str, precisions: Sequence[str]
                     "gain_ci_low": g["ci_low"],
                     "gain_ci_high": g["ci_high"],
                     "gain_verdict": g["verdict"],
+                    "gain_trusted": g_trusted,
+                    "gain_flag_reason": g_reason,
                 }
                 if p != "fp32":
                     c = result.linear({b: 1.0, d: -1.0, b0: -1.0, d0: 1.0}, metric, "all", scaling)
+                    c_trusted, c_reason = _trust(result, (b, d, b0, d0), metric, scaling)
                     row.update(
                         change=c["estimate"],
                         change_ci_low=c["ci_low"],
                         change_ci_high=c["ci_high"],
                         change_verdict=c["verdict"],
+                        change_trusted=c_trusted,
+                        change_flag_reason=c_reason,
                     )
                 rows.append(row)
     return pd.DataFrame(rows)
@@ -205,34 +235,50 @@ def gain_sentences(table: pd.DataFrame) -> list[str]:
     for (metric, scaling), t in table.groupby(["metric", "scaling"], sort=False):
         t = t.set_index("precision")
         base = t.loc["fp32"]
+        reasons: list[str] = []
+
+        def flag(r: Any, kind: str, reasons: list[str] = reasons) -> str:
+            """ ", interval not trusted" for an untrusted quoted interval."""
+            if bool(r.get(f"{kind}_trusted", True)):
+                return ""
+            reasons.append(str(r.get(f"{kind}_flag_reason", "") or "no reason recorded"))
+            return ", interval not trusted"
+
         head = (
             f"Distillation's {metric.upper()} gain ({scaling}) at fp32: "
             f"{interval_text(base['gain'], base['gain_ci_low'], base['gain_ci_high'])} "
-            f"({base['gain_verdict']})"
+            f"({base['gain_verdict']}{flag(base, 'gain')})"
         )
         if base["gain_verdict"] != "real":
-            out.append(head + ": no resolvable gain at fp32, so there is none to erase.")
-            continue
-        if base["gain"] < 0:
-            out.append(head + ": distillation is worse here at fp32, so there is no gain to erase.")
-            continue
-        parts = []
-        for p, r in t.drop(index="fp32").iterrows():
-            gain_real = r["gain_verdict"] == "real" and r["gain"] > 0
-            lost = r["change_verdict"] == "real" and r["change"] < 0
-            if gain_real and not lost:
-                answer = "kept"
-            elif gain_real:
-                answer = "reduced, not erased"
-            elif lost:
-                answer = "erased"
-            else:
-                answer = "no longer resolvable, but its loss is not resolvable either"
-            parts.append(
-                f"{p} {interval_text(r['gain'], r['gain_ci_low'], r['gain_ci_high'])}, change "
-                f"{interval_text(r['change'], r['change_ci_low'], r['change_ci_high'])}: {answer}"
+            text = head + ": no resolvable gain at fp32, so there is none to erase."
+        elif base["gain"] < 0:
+            text = head + ": distillation is worse here at fp32, so there is no gain to erase."
+        else:
+            parts = []
+            for p, r in t.drop(index="fp32").iterrows():
+                gain_real = r["gain_verdict"] == "real" and r["gain"] > 0
+                lost = r["change_verdict"] == "real" and r["change"] < 0
+                if gain_real and not lost:
+                    answer = "kept"
+                elif gain_real:
+                    answer = "reduced, not erased"
+                elif lost:
+                    answer = "erased"
+                else:
+                    answer = "no longer resolvable, but its loss is not resolvable either"
+                gain = interval_text(r["gain"], r["gain_ci_low"], r["gain_ci_high"])
+                change = interval_text(r["change"], r["change_ci_low"], r["change_ci_high"])
+                parts.append(
+                    f"{p} {gain}{flag(r, 'gain')}, change {change}{flag(r, 'change')}: {answer}"
+                )
+            text = head + "; " + "; ".join(parts) + "."
+        if reasons:
+            text += (
+                " The intervals marked not trusted are a reading of the point estimates: "
+                + "; ".join(dict.fromkeys(reasons))
+                + "."
             )
-        out.append(head + "; " + "; ".join(parts) + ".")
+        out.append(text)
     return out
 
 
