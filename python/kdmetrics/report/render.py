@@ -129,8 +129,10 @@ def sections(report: Report, table: TableFn) -> list[tuple[str, str]]:
         parts.append(comparison_table(df, {g: flips_for.get((kind, g), 0) for g in TIER_GROUPS}))
     cmp = pd.concat(parts, ignore_index=True)
     body = [
-        f"{s['n_resamples']} paired resamples, seed {s['seed']}, {s['ci']:.0%} percentile "
-        "intervals; delta = distilled - vanilla on the full data. P(distilled better) is the "
+        f"{s['n_resamples']} paired resamples, seed {s['seed']}, {s['ci']:.0%} intervals "
+        "(each row's measured method: column method of bootstrap.csv), from kdmetrics.compare "
+        "with reference vanilla and variant distilled, whose verdicts these are; "
+        "delta = distilled - vanilla on the full data. P(distilled better) is the "
         "fraction of resamples in which the distilled student is strictly better, whichever "
         "way the metric points. Top-1 agreement rows: each group resampled on its own.",
         table(cmp),
