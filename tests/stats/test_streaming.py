@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from kdmetrics.errors import InvalidArgumentError, ShapeError
 from kdmetrics.stats.streaming import ColumnSummary, stream_quantiles
@@ -88,18 +87,22 @@ def split_rows(draw, n_rows: int) -> list[int]:
 
 @st.composite
 def problems(draw, max_rows=60, max_cols=5):
+    """(full, probs, block sizes, n_bins, max_candidates, fortran). Hypothesis
+    draws the structure; the values come from a seeded generator (drawing
+    arrays element by element is slow)."""
     n_rows = draw(st.integers(0, max_rows))
     n_cols = draw(st.integers(1, max_cols))
-    kind = draw(st.sampled_from(["pool", "grid", "wide", "normal"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kind = draw(st.sampled_from(["pool", "grid", "bits", "normal"]))
+    shape = (n_rows, n_cols)
     if kind == "pool":
-        elements = st.sampled_from(POOL)
+        full = rng.choice(np.array(POOL), shape)
     elif kind == "grid":  # heavy ties
-        elements = st.sampled_from([0.0, 0.0, 0.0, 1.0, -2.0, np.nan])
-    elif kind == "wide":
-        elements = st.floats(allow_nan=True, allow_infinity=True)
+        full = rng.choice(np.array([0.0, 0.0, 0.0, 1.0, -2.0, np.nan]), shape)
+    elif kind == "bits":  # any float64: subnormals, huge values, NaN payloads
+        full = rng.integers(0, 2**64, shape, dtype=np.uint64, endpoint=False).view(np.float64)
     else:
-        elements = st.floats(-10, 10, allow_nan=False)
-    full = draw(hnp.arrays(np.float64, (n_rows, n_cols), elements=elements))
+        full = rng.normal(0.0, 10.0, shape)
     # Whole columns: all-NaN, constant, one defined value.
     for s in range(n_cols):
         special = draw(st.sampled_from([None, None, "nan", "const", "one"]))
@@ -111,8 +114,11 @@ def problems(draw, max_rows=60, max_cols=5):
             full[:, s] = np.nan
             full[draw(st.integers(0, n_rows - 1)), s] = draw(st.sampled_from([7.0, -0.0]))
     n_probs = draw(st.integers(0, 5))
-    prob = st.one_of(st.sampled_from([0.0, 1.0, 0.5, 0.025, 0.975, np.nan]), st.floats(0.0, 1.0))
-    probs = draw(hnp.arrays(np.float64, (n_cols, n_probs), elements=prob))
+    probs = rng.uniform(0.0, 1.0, (n_cols, n_probs))
+    special_p = rng.random(probs.shape) < 0.4
+    probs[special_p] = rng.choice(np.array([0.0, 1.0, 0.5, 0.025, 0.975, np.nan]), probs.shape)[
+        special_p
+    ]
     sizes = split_rows(draw, n_rows)
     n_bins = draw(st.sampled_from([2, 3, 16, 2048]))
     max_candidates = draw(st.sampled_from([1, 3, 50, 1 << 16]))
@@ -141,7 +147,6 @@ def test_matches_nanquantile_bit_for_bit(problem):
     assert 1 <= summary.passes <= 3 + 64
 
 
-@settings(max_examples=30, deadline=None)
 @given(problems(max_rows=40), st.integers(0, 3))
 def test_first_pass_counts(problem, n_thr):
     full, _, sizes, n_bins, _, _ = problem
@@ -152,14 +157,16 @@ def test_first_pass_counts(problem, n_thr):
     _, summary = run(full, probs, sizes, thresholds=thr, n_bins=n_bins)
     defined = ~np.isnan(full)
     assert np.array_equal(summary.n_defined, defined.sum(axis=0))
-    for t in range(n_thr):
-        assert np.array_equal(summary.count_le[:, t], (full <= thr[:, t]).sum(axis=0))
-        assert np.array_equal(summary.count_lt[:, t], (full < thr[:, t]).sum(axis=0))
-    padded = np.vstack([full, np.full((1, n_cols), np.nan)])  # nanmin refuses 0 rows
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-        assert np.array_equal(summary.minimum, np.nanmin(padded, axis=0), equal_nan=True)
-        assert np.array_equal(summary.maximum, np.nanmax(padded, axis=0), equal_nan=True)
+    with np.errstate(invalid="ignore"):  # comparisons with signalling NaNs
+        for t in range(n_thr):
+            assert np.array_equal(summary.count_le[:, t], (full <= thr[:, t]).sum(axis=0))
+            assert np.array_equal(summary.count_lt[:, t], (full < thr[:, t]).sum(axis=0))
+    # Per column with NaN removed (NumPy's nanmin/nanmax mishandle signalling NaNs).
+    for s in range(n_cols):
+        col = full[:, s][~np.isnan(full[:, s])]
+        expected = (col.min(), col.max()) if col.size else (np.nan, np.nan)
+        got = (summary.minimum[s], summary.maximum[s])
+        assert np.array_equal(got, expected, equal_nan=True)
     # Nothing wanted: one pass.
     assert summary.passes == 1
 
@@ -181,6 +188,19 @@ def test_hand_checked():
     )
     assert np.array_equal(got, expected, equal_nan=True)
     assert summary.n_defined.tolist() == [4, 0, 4, 3]
+
+
+def test_signalling_nan_is_just_undefined():
+    # NumPy's SIMD fmax / nanmax return NaN against a signalling NaN; the
+    # first pass must not use them.
+    snan = np.array([0xFFF2C76F73D9E888, 0x7FF0000000000001], dtype=np.uint64).view(np.float64)
+    full = np.array([[1e300, 5.0], [snan[0], 1.0], [2.0, snan[1]], [-3.0, 4.0]])
+    probs = np.array([[0.0, 0.5, 1.0], [0.0, 0.5, 1.0]])
+    got, summary = run(full, probs, [2, 2])
+    assert summary.maximum.tolist() == [1e300, 5.0]
+    assert summary.minimum.tolist() == [-3.0, 1.0]
+    assert summary.n_defined.tolist() == [3, 3]
+    assert np.array_equal(got, [[-3.0, 2.0, 1e300], [1.0, 4.0, 5.0]])
 
 
 def test_lerp_switch_at_one_half_reproduced():
@@ -277,10 +297,10 @@ def test_probs_callable_receives_pass_one_counts():
 
 def test_many_columns_uneven_blocks():
     rng = np.random.default_rng(7)
-    full = rng.normal(size=(1500, 600))
+    full = rng.normal(size=(1500, 300))
     full[rng.random(full.shape) < 0.05] = np.nan
     full[:, ::7] = np.round(full[:, ::7])  # ties
-    probs = np.tile([0.025, 0.5, 0.975], (600, 1))
+    probs = np.tile([0.025, 0.5, 0.975], (300, 1))
     got, summary = run(full, probs, [0, 499, 1, 1000])
     assert_same(got, full, probs)
     assert summary.passes == 2

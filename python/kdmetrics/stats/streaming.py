@@ -185,6 +185,10 @@ def _first_key_at_least(
     )
     a[usable] = lo_guess[usable]
     b[usable] = hi_guess[usable]
+    # Known exactly: finite underflow starts at -max, +inf's region at +inf.
+    for region, key in ((1, _KEY_NEG_INF + 1), (n_bins + 3, _KEY_POS_INF)):
+        b[r == region] = key
+        a[r == region] = key - 1
     for _ in range(66):
         active = np.flatnonzero(b - a > np.uint64(1))
         if not active.size:
@@ -390,8 +394,8 @@ def _first_pass(
     n_def = np.zeros(n_cols, dtype=np.int64)
     le = np.zeros((n_cols, n_thr), dtype=np.int64)
     lt = np.zeros((n_cols, n_thr), dtype=np.int64)
-    cmin = np.full(n_cols, np.nan)
-    cmax = np.full(n_cols, np.nan)
+    cmin = np.full(n_cols, np.inf)
+    cmax = np.full(n_cols, -np.inf)
     lo = np.zeros(n_cols)
     scale = np.ones(n_cols)
     ranged = np.zeros(n_cols, dtype=bool)
@@ -408,22 +412,29 @@ def _first_pass(
         n_rows += rows
         nan = np.isnan(blk)
         has_nan = bool(nan.any())
-        n_def += rows - np.count_nonzero(nan, axis=0)
-        bmin = np.fmin.reduce(blk, axis=0)
-        bmax = np.fmax.reduce(blk, axis=0)
-        np.fmin(cmin, bmin, out=cmin)
-        np.fmax(cmax, bmax, out=cmax)
+        defined_here = rows - np.count_nonzero(nan, axis=0)
+        n_def += defined_here
+        # Not fmin/fmax (nor nanmin): NumPy's SIMD fmax returns NaN against a
+        # signalling NaN. Mask the NaNs out instead (+-inf for all-NaN columns).
+        low = np.where(nan, np.inf, blk) if has_nan else blk
+        high = np.where(nan, -np.inf, blk) if has_nan else blk
+        bmin = low.min(axis=0)
+        bmax = high.max(axis=0)
+        np.minimum(cmin, bmin, out=cmin)
+        np.maximum(cmax, bmax, out=cmax)
         for t in range(n_thr):
             le[:, t] += np.count_nonzero(blk <= thr[:, t], axis=0)
             lt[:, t] += np.count_nonzero(blk < thr[:, t], axis=0)
-        has_inf = bool(np.isinf(bmin).any() or np.isinf(bmax).any())
+        has_inf = bool((bmin == -np.inf).any() or (bmax == np.inf).any())
         if not ranged.all():
             if has_inf:
-                finite = np.where(np.isfinite(blk), blk, np.nan)
-                fmin, fmax = np.fmin.reduce(finite, axis=0), np.fmax.reduce(finite, axis=0)
+                finite = np.isfinite(blk)
+                fmin = np.where(finite, blk, np.inf).min(axis=0)
+                fmax = np.where(finite, blk, -np.inf).max(axis=0)
+                has_finite = finite.any(axis=0)
             else:
-                fmin, fmax = bmin, bmax
-            new = ~ranged & ~np.isnan(fmin)
+                fmin, fmax, has_finite = bmin, bmax, defined_here > 0
+            new = ~ranged & has_finite
             if new.any():
                 # The pilot range of a column: its first block with a finite value.
                 # Earlier values of that column were NaN or +-inf, which have
@@ -447,6 +458,8 @@ def _first_pass(
             h = hist[c0 * n_reg : c1 * n_reg]
             h += counts[: (c1 - c0) * n_reg]
 
+    cmin[n_def == 0] = np.nan
+    cmax[n_def == 0] = np.nan
     summary = ColumnSummary(
         n_rows=n_rows, n_defined=n_def, count_le=le, count_lt=lt, minimum=cmin, maximum=cmax
     )
