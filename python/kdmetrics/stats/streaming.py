@@ -39,11 +39,15 @@ How:
 Passes (calls of ``blocks()``): 1 when every wanted rank is a minimum, a
 maximum, an infinity or in a constant column; 2 normally, ties included; 3
 when a region had to be split once (a poor pilot range, e.g. a first block of
-one row, or a budget too small for the wanted regions). Each split shrinks the
-64-bit key range of a region by a factor of at least ``b``, the number of
-sub-bins (``n_bins``, or fewer, never under 2, when more regions than columns
-are split at once, to keep the sub-histograms within pass 1's size), so there
-are at most ``3 + ceil(64 / log2(b))`` passes: 9 with the default 2048 bins.
+one row, or a budget too small for the wanted regions). A split cuts the
+64-bit key range of a region into ``b`` sub-bins of equal key width and keeps
+the one holding the rank, so after ``k`` splits at most ``ceil(2**64 / b**k)``
+keys are left, and one key is resolved without reading. Hence at most
+``2 + ceil(64 / log2(b))`` passes, ``b`` the fewest sub-bins used in a split:
+``n_bins`` (8 passes at most with the default 2048), or fewer when more
+regions than columns are split at once, to keep the sub-histograms within
+pass 1's size: then ``b >= min(n_bins, (n_bins + 4) // (2 L))`` for ``L``
+probabilities per column, and never under 2.
 
 The second pass holds, per block, a few arrays of the block's size (keys and
 masks); each block is finished with before the next is asked for, so a
