@@ -27,7 +27,7 @@ mod temperature;
 #[cfg(feature = "python")]
 mod python;
 
-pub use bootstrap::{resample_indices, Paired, PairedInput, Statistic};
+pub use bootstrap::{resample_indices, Problem, ProblemInput, Statistic};
 pub use calibration::{bin_by_edges, bin_equal_mass, BinSums};
 pub use confusion::{confusion_counts, ConfusionCounts};
 pub use divergence::{divergences, Divergences};

@@ -18,7 +18,7 @@ __all__ = [
     "get_num_threads",
     "group_sums",
     "nll_curve",
-    "PairedProblem",
+    "ResampleProblem",
     "predict",
     "set_num_threads",
 ]
@@ -75,22 +75,23 @@ def group_sums(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64]]: ...
 
 @final
-class PairedProblem:
+class ResampleProblem:
     def __new__(
         cls,
         labels: npt.NDArray[np.int64],
-        pred_a: npt.NDArray[np.int64],
-        pred_b: npt.NDArray[np.int64],
+        preds: list[npt.NDArray[np.int64]],
         n_classes: int,
         class_tier: npt.NDArray[np.int64],
         n_tiers: int,
-        statistics: list[
-            tuple[str, npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]
-        ],
+        statistics: list[tuple[str, list[npt.NDArray[np.float64]] | None]],
         n_bins: int,
-    ) -> PairedProblem: ...
+    ) -> ResampleProblem: ...
     @property
     def n_stats(self) -> int: ...
+    @property
+    def n_models(self) -> int: ...
+    @property
+    def n_deltas(self) -> int: ...
     def deltas(self, seed: int, start: int, count: int) -> npt.NDArray[np.float64]: ...
     def full(self) -> npt.NDArray[np.float64]: ...
     def jackknife_accel(self) -> npt.NDArray[np.float64]: ...

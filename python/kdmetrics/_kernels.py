@@ -144,28 +144,27 @@ def group_sums(func: str, values: np.ndarray, groups: np.ndarray, n_groups: int)
         return GroupSumsOut(*_core.group_sums(values, groups, n_groups))
 
 
-class PairedProblem:
-    """A prepared paired bootstrap (``_core.PairedProblem``) whose errors name
-    the public function ``func``. Built once; resampled in ranges."""
+class ResampleProblem:
+    """A prepared paired bootstrap of M models (``_core.ResampleProblem``,
+    model 0 the reference) whose errors name the public function ``func``.
+    Built once; resampled in ranges."""
 
     def __init__(
         self,
         func: str,
         labels: np.ndarray,
-        pred_a: np.ndarray,
-        pred_b: np.ndarray,
+        preds: list[np.ndarray],
         n_classes: int,
         class_tier: np.ndarray,
         n_tiers: int,
-        statistics: list[tuple[str, np.ndarray | None, np.ndarray | None]],
+        statistics: list[tuple[str, list[np.ndarray] | None]],
         n_bins: int,
     ) -> None:
         self.func = func
         with named(func):
-            self._core = _core.PairedProblem(
+            self._core = _core.ResampleProblem(
                 np.ascontiguousarray(labels, dtype=np.int64),
-                np.ascontiguousarray(pred_a, dtype=np.int64),
-                np.ascontiguousarray(pred_b, dtype=np.int64),
+                [np.ascontiguousarray(p, dtype=np.int64) for p in preds],
                 n_classes,
                 np.ascontiguousarray(class_tier, dtype=np.int64),
                 n_tiers,
@@ -175,24 +174,37 @@ class PairedProblem:
 
     @property
     def n_stats(self) -> int:
+        """Statistics (metric x group) per model."""
         return self._core.n_stats
 
+    @property
+    def n_models(self) -> int:
+        return self._core.n_models
+
+    @property
+    def n_deltas(self) -> int:
+        """Delta columns: statistic ``s`` of variant ``m >= 1`` is column
+        ``s (M - 1) + m - 1``."""
+        return self._core.n_deltas
+
     def deltas(self, seed: int, start: int, count: int) -> np.ndarray:
-        """Deltas B - A of resamples ``start .. start + count`` (count x n_stats)."""
+        """Deltas (model - reference) of resamples ``start .. start + count``
+        (count x n_deltas)."""
         with named(self.func):
             return self._core.deltas(seed, start, count)
 
     def full(self) -> np.ndarray:
-        """Values of A and B on the full data (n_stats x 2)."""
+        """Values of every model on the full data (n_stats x M)."""
         with named(self.func):
             return self._core.full()
 
     def jackknife_accel(self) -> np.ndarray:
+        """BCa acceleration of each delta column (n_deltas)."""
         with named(self.func):
             return self._core.jackknife_accel()
 
     def eval_indices(self, indices: np.ndarray) -> np.ndarray:
-        """Values of A and B (R x n_stats x 2) for explicit draws (rows of ``indices``)."""
+        """Values of every model (R x n_stats x M) for explicit draws (rows of ``indices``)."""
         with named(self.func):
             return self._core.eval_indices(indices)
 

@@ -2,48 +2,50 @@
 //! leave-one-out value is an O(1) update of the full-data sufficient
 //! statistics (the touched classes, bin or sum), done by the statistic's module.
 
-use super::problem::{Paired, Stat};
+use super::problem::{Problem, Stat};
 use super::resample::Scratch;
 use super::stat_confusion;
 
-impl Paired {
-    /// BCa acceleration of each statistic's delta,
-    /// `sum d^3 / (6 (sum d^2)^1.5)` with `d = mean(theta_j) - theta_j`.
+impl Problem {
+    /// BCa acceleration of each delta column (statistic `s`, variant `m`:
+    /// column `s (M - 1) + m - 1`), `sum d^3 / (6 (sum d^2)^1.5)` with
+    /// `d = mean(theta_j) - theta_j`, `theta_j` the delete-one delta.
     /// NaN when every `theta_j` is equal (degenerate).
     pub fn jackknife_accel(&self) -> Vec<f64> {
-        let mut s = self.scratch();
+        let mut s = self.scratch::<u32>();
         self.set_weights(&mut s, &vec![1; self.n]);
-        self.sweep(&mut s);
-        self.totals(&mut s);
-        // Cell statistics only see an example's cell: one jackknife value per
-        // cell, weighted by the cell's size.
-        let nc = self.cells.len();
-        let mut first = vec![usize::MAX; nc];
-        for (j, &c) in self.cell_of.iter().enumerate().rev() {
-            first[c as usize] = j;
-        }
-        let size: Vec<f64> = s.cell_w[..nc].iter().map(|&w| w as f64).collect();
-        let mut accel = vec![f64::NAN; self.n_stats()];
+        self.finish(&mut s, &mut vec![0.0; self.m * self.n_stats()]);
+        let mv = self.m - 1;
+        let mut accel = vec![f64::NAN; self.n_deltas()];
         let mut theta = vec![0.0; self.n];
+        let mut reference = vec![0.0; self.n];
         for si in 0..self.stats.len() {
-            let by_cell = self.stats[si].by_cell();
             for g in 0..self.n_groups {
-                let full = [self.value(&s.t, si, g, 0), self.value(&s.t, si, g, 1)];
-                let len = if by_cell { nc } else { self.n };
-                for (r, th) in theta[..len].iter_mut().enumerate() {
-                    let j = if by_cell { first[r] } else { r };
-                    let v = |m: usize| self.jack_value(&s, si, g, m, j, full[m]);
-                    *th = v(1) - v(0);
+                let full: Vec<f64> = (0..self.m).map(|m| self.value(&s.t, si, g, m)).collect();
+                for (j, x) in reference.iter_mut().enumerate() {
+                    *x = self.jack_value(&s, si, g, 0, j, full[0]);
                 }
-                let w = by_cell.then_some(&size[..]);
-                accel[si * self.n_groups + g] = acceleration(&theta[..len], w);
+                for m in 1..self.m {
+                    for (j, th) in theta.iter_mut().enumerate() {
+                        *th = self.jack_value(&s, si, g, m, j, full[m]) - reference[j];
+                    }
+                    accel[(si * self.n_groups + g) * mv + m - 1] = acceleration(&theta, None);
+                }
             }
         }
         accel
     }
 
     /// Statistic `si`, group `g`, model `m` with example `j` left out.
-    fn jack_value(&self, s: &Scratch, si: usize, g: usize, m: usize, j: usize, full: f64) -> f64 {
+    fn jack_value(
+        &self,
+        s: &Scratch<u32>,
+        si: usize,
+        g: usize,
+        m: usize,
+        j: usize,
+        full: f64,
+    ) -> f64 {
         let t = &s.t;
         let stat = &self.stats[si];
         if let Stat::MacroF1 = stat {
@@ -56,7 +58,7 @@ impl Paired {
         let n = t.group_n[g];
         match stat {
             Stat::Mean(mean) => mean.leave_one_out(self, gacc, n - 1.0, m, j),
-            Stat::Binned(b) => b.leave_one_out(self, gacc, n, full, m, j),
+            Stat::Binned(b) => b.leave_one_out(gacc, n, full, m, j),
             Stat::MacroF1 => unreachable!("handled above"),
         }
     }

@@ -1,27 +1,63 @@
-//! The resampling engine: draw counts -> sufficient statistics -> values.
+//! The resampling engine: draws -> counts per example -> sufficient
+//! statistics of every model -> values.
 
 use rayon::prelude::*;
 
-use super::problem::{Paired, Stat};
-use super::rng::fill_draws;
+use super::problem::{Problem, Stat};
+use super::rng::count_draws;
 use super::stat_confusion;
 use crate::error::KernelError;
 
+/// A draw count: u16 when no count can exceed 65535 (half the cache
+/// footprint in the gathers), u32 otherwise.
+pub(super) trait Count: Copy + Default {
+    fn get(self) -> u32;
+    fn as_f64(self) -> f64;
+    fn bump(&mut self);
+}
+
+impl Count for u16 {
+    #[inline(always)]
+    fn get(self) -> u32 {
+        self as u32
+    }
+    #[inline(always)]
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn bump(&mut self) {
+        *self += 1;
+    }
+}
+
+impl Count for u32 {
+    #[inline(always)]
+    fn get(self) -> u32 {
+        self
+    }
+    #[inline(always)]
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn bump(&mut self) {
+        *self += 1;
+    }
+}
+
 /// Scratch space of one worker.
-pub(super) struct Scratch {
-    /// The resample's indices.
-    idx: Vec<u32>,
-    /// Draws per example, tier-sorted (per-example statistics only).
-    counts: Vec<u32>,
-    w: Vec<f64>,
-    /// Draws per cell.
-    pub(super) cell_w: Vec<u32>,
+pub(super) struct Scratch<C: Count> {
+    /// Draws per example, in sorted order.
+    pub(super) counts: Vec<C>,
+    /// Draws of each class's examples.
+    support: Vec<u32>,
     /// Per model: tp `[0, K)`, fn `[K, 2K)`, fp `[2K, 3K)`.
-    pub(super) confusion: [Vec<i64>; 2],
+    pub(super) confusion: Vec<Vec<i64>>,
+    /// Running sum over one model's wrong examples.
+    wrong_run: Vec<u32>,
     /// Per-tier accumulators, one block of `tier_slots` per tier.
     tier_acc: Vec<f64>,
-    /// Four lanes of bin sums for the binned statistics.
-    lanes: Vec<f64>,
     pub(super) t: Totals,
 }
 
@@ -29,100 +65,125 @@ pub(super) struct Scratch {
 #[derive(Clone, Default)]
 pub(super) struct Totals {
     pub(super) group_n: Vec<f64>,
-    pub(super) f1_sum: [Vec<f64>; 2],
-    pub(super) f1_cnt: [Vec<f64>; 2],
+    /// Per model, per group.
+    pub(super) f1_sum: Vec<Vec<f64>>,
+    pub(super) f1_cnt: Vec<Vec<f64>>,
     /// Per group, the per-tier accumulators summed over the group's tiers.
     pub(super) gacc: Vec<f64>,
 }
 
-impl Paired {
-    pub(super) fn scratch(&self) -> Scratch {
-        let twof = |len: usize| [vec![0.0; len], vec![0.0; len]];
-        let ex = if self.per_example { self.n } else { 0 };
+impl Problem {
+    pub(super) fn scratch<C: Count>(&self) -> Scratch<C> {
+        let per_model = |len: usize| vec![vec![0.0; len]; self.m];
         Scratch {
-            idx: vec![0; self.n],
-            counts: vec![0; ex],
-            w: vec![0.0; ex],
-            cell_w: vec![0; self.cells.len()],
-            confusion: [vec![0; 3 * self.k], vec![0; 3 * self.k]],
+            counts: vec![C::default(); self.n],
+            support: vec![0; self.k],
+            confusion: vec![vec![0; 3 * self.k]; self.m],
+            wrong_run: vec![
+                0;
+                1 + self
+                    .wrong_by_label
+                    .iter()
+                    .map(|w| w.items.len())
+                    .max()
+                    .unwrap_or(0)
+            ],
             tier_acc: vec![0.0; self.tier_slots * self.n_tiers],
-            lanes: vec![0.0; 4 * self.max_bins],
             t: Totals {
                 group_n: vec![0.0; self.n_groups],
-                f1_sum: twof(self.n_groups),
-                f1_cnt: twof(self.n_groups),
+                f1_sum: per_model(self.n_groups),
+                f1_cnt: per_model(self.n_groups),
                 gacc: vec![0.0; self.tier_slots * self.n_groups],
             },
         }
     }
 
-    /// Sets the draw counts of every example (original order).
-    pub(super) fn set_weights(&self, s: &mut Scratch, weights: &[u32]) {
-        s.cell_w.fill(0);
-        if self.per_example {
-            s.counts.fill(0);
-        }
-        for (j, &w) in weights.iter().enumerate() {
-            s.cell_w[self.cell_of[j] as usize] += w;
-            if self.per_example {
-                s.counts[self.pos_of[j] as usize] = w;
-            }
+    /// Sets the draw counts of every example (`weights` in example order).
+    pub(super) fn set_weights(&self, s: &mut Scratch<u32>, weights: &[u32]) {
+        for (&q, &w) in self.pos_of.iter().zip(weights) {
+            s.counts[q as usize] = w;
         }
     }
 
-    /// Per-tier sums of the per-example statistics from `s.counts`.
+    /// Draws of each class: a contiguous sum per class (vectorised).
     #[inline(always)]
-    pub(super) fn sweep(&self, s: &mut Scratch) {
-        if !self.per_example {
-            return;
+    pub(super) fn gather<C: Count>(&self, s: &mut Scratch<C>) {
+        for (sup, &(lo, hi)) in s.support.iter_mut().zip(&self.class_range) {
+            *sup = s.counts[lo as usize..hi as usize]
+                .iter()
+                .map(|c| c.get())
+                .sum();
         }
-        for (w, &c) in s.w.iter_mut().zip(&s.counts) {
-            *w = c as f64;
+    }
+
+    /// Draws of each class's examples among `list` (grouped by class), into
+    /// `out[c]`: the counts gathered into a running sum, then a difference
+    /// per class (no branch per class).
+    #[inline(always)]
+    fn class_sums<C: Count>(
+        counts: &[C],
+        list: &super::problem::Csr,
+        run: &mut [u32],
+        out: &mut [i64],
+    ) {
+        let items = &list.items[..];
+        assert!(run.len() > items.len());
+        let mut total = 0u32;
+        for (i, &j) in items.iter().enumerate() {
+            // SAFETY: i + 1 <= items.len() < run.len(); every listed position
+            // is below n = counts.len() (checked by the caller).
+            unsafe {
+                total += counts.get_unchecked(j as usize).get();
+                *run.get_unchecked_mut(i + 1) = total;
+            }
         }
+        for (c, o) in out.iter_mut().enumerate() {
+            *o = (run[list.start[c + 1] as usize] - run[list.start[c] as usize]) as i64;
+        }
+    }
+
+    /// Per-tier sums of the per-example statistics.
+    #[inline(always)]
+    pub(super) fn sweep<C: Count>(&self, s: &mut Scratch<C>) {
         for stat in &self.stats {
             match stat {
-                Stat::Mean(mean) if !mean.by_cell => mean.sweep(self, &s.w, &mut s.tier_acc),
-                Stat::Binned(b) => b.sweep(self, &s.w, &mut s.tier_acc, &mut s.lanes),
+                Stat::Mean(mean) => mean.sweep(self, &s.counts, &mut s.tier_acc),
+                Stat::Binned(b) => b.sweep(self, &s.counts, &mut s.tier_acc),
                 _ => {}
             }
         }
     }
 
-    /// Fills `s.t` from cell weights and the per-tier accumulators.
+    /// Fills `s.t` from the counts and the per-tier accumulators.
     #[inline(always)]
-    pub(super) fn totals(&self, s: &mut Scratch) {
-        for m in 0..2 {
-            let (start, cells) = (&self.slot_start[m], &self.slot_cells[m]);
-            for (slot, c) in s.confusion[m].iter_mut().enumerate() {
-                let list = &cells[start[slot] as usize..start[slot + 1] as usize];
-                *c = list.iter().map(|&x| s.cell_w[x as usize] as i64).sum();
-            }
-        }
+    pub(super) fn totals<C: Count>(&self, s: &mut Scratch<C>) {
         let k = self.k;
         let t = &mut s.t;
         t.group_n.fill(0.0);
-        // Support (tp + fn) of a class is the number of its examples.
-        let (tp, fn_) = (&s.confusion[0][..k], &s.confusion[0][k..2 * k]);
         for c in 0..k {
             let g = if self.n_groups > 1 {
                 1 + self.class_tier[c] as usize
             } else {
                 0
             };
-            t.group_n[g] += (tp[c] + fn_[c]) as f64;
+            t.group_n[g] += s.support[c] as f64;
         }
         if self.n_groups > 1 {
             t.group_n[0] = t.group_n[1..].iter().sum();
         }
         if self.has_f1 {
-            stat_confusion::totals(self, &s.confusion, t);
-        }
-        for stat in &self.stats {
-            if let Stat::Mean(mean) = stat {
-                if mean.by_cell {
-                    mean.sweep_cells(self, &s.cell_w, &mut s.tier_acc);
+            assert!(s.counts.len() == self.n, "one count per example");
+            for m in 0..self.m {
+                let conf = &mut s.confusion[m];
+                let (tp, rest) = conf.split_at_mut(k);
+                let (fn_, fp) = rest.split_at_mut(k);
+                Self::class_sums(&s.counts, &self.wrong_by_label[m], &mut s.wrong_run, fn_);
+                Self::class_sums(&s.counts, &self.wrong_by_pred[m], &mut s.wrong_run, fp);
+                for c in 0..k {
+                    tp[c] = s.support[c] as i64 - fn_[c];
                 }
             }
+            stat_confusion::totals(self, &s.confusion, t);
         }
         let ts = self.tier_slots;
         for g in 0..self.n_groups {
@@ -148,75 +209,61 @@ impl Paired {
         }
     }
 
-    /// `out[2 s + m]` = statistic `s` of model `m` from the weights in `s`.
+    /// `out[s M + m]` = statistic `s` of model `m` from the counts in `s`.
     /// NaN where a group is empty or no class of the set is defined.
     #[inline(always)]
-    pub(super) fn finish(&self, s: &mut Scratch, out: &mut [f64]) {
+    pub(super) fn finish<C: Count>(&self, s: &mut Scratch<C>, out: &mut [f64]) {
+        self.gather(s);
         self.sweep(s);
         self.totals(s);
         for si in 0..self.stats.len() {
             for g in 0..self.n_groups {
                 let st = si * self.n_groups + g;
-                for m in 0..2 {
-                    out[2 * st + m] = self.value(&s.t, si, g, m);
+                for m in 0..self.m {
+                    out[st * self.m + m] = self.value(&s.t, si, g, m);
                 }
             }
         }
     }
 
-    /// Values of both models for resample `i` under `seed`.
+    /// Values of every model for resample `i` under `seed`.
     #[inline(always)]
-    pub(super) fn resample(&self, seed: u64, i: u64, s: &mut Scratch, out: &mut [f64]) {
-        s.cell_w.fill(0);
-        fill_draws(seed, i, self.n as u32, &mut s.idx);
-        if self.per_example {
-            s.counts.fill(0);
-            let (counts, cell_w) = (&mut s.counts, &mut s.cell_w);
-            for &j in &s.idx {
-                counts[self.pos_of[j as usize] as usize] += 1;
-                cell_w[self.cell_of[j as usize] as usize] += 1;
-            }
-        } else if !self.cell_of16.is_empty() {
-            // Cell statistics only: the draws go straight into cell counts.
-            let (cell_w, cell_of) = (&mut s.cell_w[..], &self.cell_of16[..]);
-            assert!(cell_of.len() == self.n && s.idx.len() == self.n);
-            for &j in &s.idx {
-                // SAFETY: j < n (Lemire's map lands in [0, n)) and cell_of has n
-                // entries, each a cell index below cell_w.len() by construction
-                // in `Paired::new`. Unchecked, this scatter is a third cheaper.
-                unsafe {
-                    let c = *cell_of.get_unchecked(j as usize) as usize;
-                    *cell_w.get_unchecked_mut(c) += 1;
-                }
-            }
+    pub(super) fn resample<C: Count>(
+        &self,
+        seed: u64,
+        i: u64,
+        s: &mut Scratch<C>,
+        out: &mut [f64],
+    ) {
+        s.counts.fill(C::default());
+        if self.pos_of16.is_empty() {
+            count_draws(seed, i, &self.pos_of, &mut s.counts);
         } else {
-            let (cell_w, cell_of) = (&mut s.cell_w, &self.cell_of[..]);
-            for &j in &s.idx {
-                cell_w[cell_of[j as usize] as usize] += 1;
-            }
+            count_draws(seed, i, &self.pos_of16, &mut s.counts);
         }
         self.finish(s, out);
     }
 
-    /// Values of both models on the full data (every example once), `S x 2`
-    /// row-major. A pair statistic's model-A slot is 0 (see `Statistic::PairMean`).
+    /// Values of every model on the full data (every example once),
+    /// `n_stats x M` row-major. A pair statistic's reference slot is 0 (see
+    /// `Statistic::PairMean`).
     pub fn full(&self) -> Vec<f64> {
-        let mut s = self.scratch();
+        let mut s = self.scratch::<u32>();
         self.set_weights(&mut s, &vec![1; self.n]);
-        let mut out = vec![0.0; 2 * self.n_stats()];
+        let mut out = vec![0.0; self.m * self.n_stats()];
         self.finish(&mut s, &mut out);
         out
     }
 
-    /// Values of both models for explicit index draws (rows of `indices`),
-    /// `R x S x 2` row-major.
+    /// Values of every model for explicit index draws (rows of `indices`),
+    /// `R x n_stats x M` row-major.
     pub fn eval_indices(&self, indices: &[Vec<usize>]) -> Result<Vec<f64>, KernelError> {
-        let w = 2 * self.n_stats();
+        let w = self.m * self.n_stats();
         let len = w
             .checked_mul(indices.len())
             .ok_or_else(|| KernelError::invalid("too many index rows"))?;
         let mut out = crate::error::try_zeros::<f64>("eval_indices output", len)?;
-        let mut s = self.scratch();
+        let mut s = self.scratch::<u32>();
         let mut weights = vec![0u32; self.n];
         for (r, idx) in indices.iter().enumerate() {
             weights.fill(0);
@@ -237,44 +284,55 @@ impl Paired {
         Ok(out)
     }
 
-    /// Deltas (B - A) of resamples `start .. start + count`, row-major
-    /// (`count` x `n_stats`), in parallel; each row only depends on its index.
-    /// An error, not an abort, when the output cannot be allocated.
+    /// Deltas (model m - model 0, m >= 1) of resamples `start .. start + count`,
+    /// row-major (`count` x `n_deltas`, column `s (M - 1) + m - 1`), in
+    /// parallel; each row only depends on its index. An error, not an abort,
+    /// when the output cannot be allocated.
     pub fn deltas(&self, seed: u64, start: u64, count: usize) -> Result<Vec<f64>, KernelError> {
         const PER_TASK: usize = 16;
-        let ns = self.n_stats();
+        let nd = self.n_deltas();
         if start.checked_add(count as u64).is_none() {
             return Err(KernelError::invalid(format!(
                 "start + count must be below 2^64, got {start} + {count}"
             )));
         }
         let len = count
-            .checked_mul(ns)
+            .checked_mul(nd)
             .ok_or_else(|| KernelError::invalid(format!("count = {count} is too large")))?;
         let mut out = crate::error::try_zeros::<f64>("deltas", len)?;
-        out.par_chunks_mut(PER_TASK * ns)
+        // A count never exceeds the N draws of its resample.
+        let small = self.n <= u16::MAX as usize;
+        out.par_chunks_mut(PER_TASK * nd)
             .enumerate()
             .for_each(|(t, chunk)| {
-                self.rows(seed, start + (t * PER_TASK) as u64, chunk);
+                let first = start + (t * PER_TASK) as u64;
+                if small {
+                    self.rows::<u16>(seed, first, chunk);
+                } else {
+                    self.rows::<u32>(seed, first, chunk);
+                }
             });
         Ok(out)
     }
 
     /// Fills `chunk` with the deltas of resamples `first, first + 1, ...`.
     #[inline(always)]
-    fn rows(&self, seed: u64, first: u64, chunk: &mut [f64]) {
-        let ns = self.n_stats();
-        let mut s = self.scratch();
-        let mut v = vec![0.0; 2 * ns];
-        // Compiled for AVX2 + FMA where the CPU has them: the four generator
-        // lanes and the index arithmetic vectorise. Integer work, same result.
+    fn rows<C: Count>(&self, seed: u64, first: u64, chunk: &mut [f64]) {
+        let (nd, m) = (self.n_deltas(), self.m);
+        let mut s = self.scratch::<C>();
+        let mut v = vec![0.0; m * self.n_stats()];
+        // Compiled for AVX2 + FMA where the CPU has them: the sweeps
+        // vectorise. No fused multiply-add is formed (Rust never contracts
+        // `a * b + c`), so every CPU gives the same bits.
         crate::softmax::with_best_simd(
             #[inline(always)]
             || {
-                for (r, row) in chunk.chunks_mut(ns).enumerate() {
+                for (r, row) in chunk.chunks_mut(nd).enumerate() {
                     self.resample(seed, first + r as u64, &mut s, &mut v);
-                    for (st, d) in row.iter_mut().enumerate() {
-                        *d = v[2 * st + 1] - v[2 * st];
+                    for (st, vals) in v.chunks_exact(m).enumerate() {
+                        for (mi, &x) in vals[1..].iter().enumerate() {
+                            row[st * (m - 1) + mi] = x - vals[0];
+                        }
                     }
                 }
             },

@@ -10,6 +10,7 @@
 //! a dependency update. `tests::golden_stream` pins it, and
 //! `tests/stats/test_bootstrap.py` re-implements it in pure Python.
 
+use super::resample::Count;
 use crate::error::KernelError;
 
 /// One SplitMix64 step (Steele, Lea & Flood 2014).
@@ -110,39 +111,31 @@ pub(super) fn draws(seed: u64, i: u64, n: u32, count: usize, mut f: impl FnMut(u
 }
 
 /// Fills `out` with the first `out.len()` indices of resample `i`: the same
-/// stream as [`draws`], generated eight words at a time. Rejections are rare
-/// (probability `(2^32 mod n) / 2^32` per word), so a step whose eight words
-/// all pass is written out whole, branch-free; any other step goes word by word.
-#[inline(always)]
+/// stream as [`draws`], eight words (one step of the four lanes) at a time.
+/// Rejections are rare (probability `(2^32 mod n) / 2^32` per word), so a step
+/// whose eight words all pass is written out whole; any other step goes word
+/// by word. With AVX2 the steps run in explicit vector code (`fill_avx2`).
+/// The engine counts draws instead ([`count_draws`]); this index form tests
+/// the vector steps against the scalar stream.
+#[cfg(test)]
 pub(super) fn fill_draws(seed: u64, i: u64, n: u32, out: &mut [u32]) {
     let mut rng = Xoshiro256ppX4::for_resample(seed, i);
-    let nn = n as u64;
     let threshold = n.wrapping_neg() % n;
+    let mut pos = 0;
+    #[cfg(target_arch = "x86_64")]
+    if crate::fastmath::has_avx2_fma() {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        pos = unsafe { fill_avx2(&mut rng, n, threshold, out) };
+    }
+    fill_scalar(&mut rng, n, threshold, &mut out[pos..]);
+}
+
+/// Steps `rng` and writes accepted indices into `out` until it is full.
+#[cfg(test)]
+fn fill_scalar(rng: &mut Xoshiro256ppX4, n: u32, threshold: u32, out: &mut [u32]) {
+    let nn = n as u64;
     let len = out.len();
     let mut pos = 0;
-    while len - pos >= 8 {
-        let r = rng.next_x4();
-        let mut m = [0u64; 8];
-        for l in 0..4 {
-            m[2 * l] = (r[l] >> 32) * nn;
-            m[2 * l + 1] = (r[l] & 0xFFFF_FFFF) * nn;
-        }
-        if m.iter().fold(true, |ok, &v| ok & ((v as u32) >= threshold)) {
-            // One bounds check for the block, then a vector store.
-            let dst: &mut [u32; 8] = (&mut out[pos..pos + 8]).try_into().unwrap();
-            for q in 0..8 {
-                dst[q] = (m[q] >> 32) as u32;
-            }
-            pos += 8;
-        } else {
-            for &v in &m {
-                if (v as u32) >= threshold {
-                    out[pos] = (v >> 32) as u32;
-                    pos += 1;
-                }
-            }
-        }
-    }
     while pos < len {
         let r = rng.next_x4();
         for u in r.iter().flat_map(|&x| [x >> 32, x & 0xFFFF_FFFF]) {
@@ -153,6 +146,177 @@ pub(super) fn fill_draws(seed: u64, i: u64, n: u32, out: &mut [u32]) {
             }
         }
     }
+}
+
+/// The vector form of the stream: the four lanes' state words in four
+/// registers, each step's eight words mapped with two 32 x 32 -> 64-bit
+/// multiplies. Stops before a step could overshoot `out` and returns how many
+/// indices it wrote; `rng` is left where the scalar code continues.
+#[cfg(all(test, target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn fill_avx2(rng: &mut Xoshiro256ppX4, n: u32, threshold: u32, out: &mut [u32]) -> usize {
+    use std::arch::x86_64::{__m256i, _mm256_storeu_si256};
+    let len = out.len();
+    let ptr = out.as_mut_ptr();
+    // SAFETY: `steps_avx2` calls the sinks with pos + 8 <= len (whole) and
+    // pos < len (single), so every write is inside `out`.
+    steps_avx2(
+        rng,
+        n,
+        threshold,
+        len,
+        |pos, v| _mm256_storeu_si256(ptr.add(pos) as *mut __m256i, v),
+        |pos, j| *ptr.add(pos) = j,
+    )
+}
+
+/// A position table entry: u16 when every position fits (half the cache
+/// footprint in the draw loop), u32 otherwise.
+pub(super) trait Position: Copy {
+    fn at(self) -> usize;
+}
+
+impl Position for u16 {
+    #[inline(always)]
+    fn at(self) -> usize {
+        self as usize
+    }
+}
+
+impl Position for u32 {
+    #[inline(always)]
+    fn at(self) -> usize {
+        self as usize
+    }
+}
+
+/// Draws the N = `pos_of.len()` indices of resample `i` (the stream of
+/// [`draws`]) and adds one to `counts[pos_of[index]]` for each: the draw
+/// counts, straight from the generator's registers (an index buffer's
+/// stores and loads would push the counts out of the first-level cache).
+/// `counts` must start at zero.
+#[inline(always)]
+pub(super) fn count_draws<C: Count, P: Position>(
+    seed: u64,
+    i: u64,
+    pos_of: &[P],
+    counts: &mut [C],
+) {
+    let len = pos_of.len();
+    let n = len as u32;
+    assert!(counts.len() >= len && len > 0 && len as u64 <= u32::MAX as u64);
+    // One vectorised pass (a few hundred cycles) keeps the unchecked writes sound.
+    assert!(pos_of.iter().map(|p| p.at()).max().unwrap_or(0) < counts.len());
+    let mut rng = Xoshiro256ppX4::for_resample(seed, i);
+    let threshold = n.wrapping_neg() % n;
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if crate::fastmath::has_avx2_fma() {
+        use std::arch::x86_64::{__m256i, _mm256_storeu_si256};
+        let (cp, pp) = (counts.as_mut_ptr(), pos_of.as_ptr());
+        // SAFETY: the CPU supports AVX2 (checked just above); every index is
+        // below n = pos_of.len() (Lemire's map lands in [0, n)), and every
+        // position is below counts.len() (asserted above).
+        done = unsafe {
+            steps_avx2(
+                &mut rng,
+                n,
+                threshold,
+                len,
+                |_, v| {
+                    let mut lanes = [0u32; 8];
+                    _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, v);
+                    for &j in &lanes {
+                        (*cp.add((*pp.add(j as usize)).at())).bump();
+                    }
+                },
+                |_, j| (*cp.add((*pp.add(j as usize)).at())).bump(),
+            )
+        };
+    }
+    let nn = n as u64;
+    while done < len {
+        let r = rng.next_x4();
+        for u in r.iter().flat_map(|&x| [x >> 32, x & 0xFFFF_FFFF]) {
+            let m = u * nn;
+            if done < len && (m as u32) >= threshold {
+                counts[pos_of[(m >> 32) as usize].at()].bump();
+                done += 1;
+            }
+        }
+    }
+}
+
+/// The vector steps of the stream: calls `whole(pos, v)` with eight
+/// accepted indices (in stream order) or `single(pos, j)` for each accepted
+/// index of a step with a rejection, `pos` counting the indices so far;
+/// stops before a step could pass `len` and returns the count. `rng` is left
+/// where the scalar code continues.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn steps_avx2(
+    rng: &mut Xoshiro256ppX4,
+    n: u32,
+    threshold: u32,
+    len: usize,
+    mut whole: impl FnMut(usize, std::arch::x86_64::__m256i),
+    mut single: impl FnMut(usize, u32),
+) -> usize {
+    use std::arch::x86_64::*;
+    let ld = |w: &[u64; 4]| _mm256_loadu_si256(w.as_ptr() as *const __m256i);
+    let (mut s0, mut s1, mut s2, mut s3) =
+        (ld(&rng.s[0]), ld(&rng.s[1]), ld(&rng.s[2]), ld(&rng.s[3]));
+    let nv = _mm256_set1_epi64x(n as i64);
+    let thr = _mm256_set1_epi32(threshold as i32);
+    let hi_mask = _mm256_set1_epi64x(-0x1_0000_0000i64); // 0xFFFF_FFFF_0000_0000
+    let mut pos = 0;
+    while len - pos >= 8 {
+        // xoshiro256++: result = rotl(s0 + s3, 23) + s0, then the state update.
+        let sum = _mm256_add_epi64(s0, s3);
+        let rot = _mm256_or_si256(_mm256_slli_epi64(sum, 23), _mm256_srli_epi64(sum, 41));
+        let r = _mm256_add_epi64(rot, s0);
+        let t = _mm256_slli_epi64(s1, 17);
+        s2 = _mm256_xor_si256(s2, s0);
+        s3 = _mm256_xor_si256(s3, s1);
+        s1 = _mm256_xor_si256(s1, s2);
+        s0 = _mm256_xor_si256(s0, s3);
+        s2 = _mm256_xor_si256(s2, t);
+        s3 = _mm256_or_si256(_mm256_slli_epi64(s3, 45), _mm256_srli_epi64(s3, 19));
+        // Lemire: word * n; the high 32 bits are the index, the low 32 bits
+        // decide rejection. mul_epu32 reads the low 32 bits of each lane.
+        let m_hi = _mm256_mul_epu32(_mm256_srli_epi64(r, 32), nv);
+        let m_lo = _mm256_mul_epu32(r, nv);
+        // Accepted when low32 >= threshold (unsigned): max(low, thr) == low.
+        let ok_hi = _mm256_cmpeq_epi32(_mm256_max_epu32(m_hi, thr), m_hi);
+        let ok_lo = _mm256_cmpeq_epi32(_mm256_max_epu32(m_lo, thr), m_lo);
+        // Even 32-bit lanes hold the low halves: bits 0, 8, 16, 24 of the byte mask.
+        let mask = (_mm256_movemask_epi8(ok_hi) & _mm256_movemask_epi8(ok_lo)) as u32;
+        if mask & 0x0101_0101 == 0x0101_0101 {
+            // Word order: lane 0 high, lane 0 low, lane 1 high, ... as 32-bit lanes.
+            let idx = _mm256_or_si256(_mm256_srli_epi64(m_hi, 32), _mm256_and_si256(m_lo, hi_mask));
+            whole(pos, idx);
+            pos += 8;
+        } else {
+            let (mut a, mut b) = ([0u64; 4], [0u64; 4]);
+            _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, m_hi);
+            _mm256_storeu_si256(b.as_mut_ptr() as *mut __m256i, m_lo);
+            for l in 0..4 {
+                for m in [a[l], b[l]] {
+                    if (m as u32) >= threshold {
+                        single(pos, (m >> 32) as u32);
+                        pos += 1;
+                    }
+                }
+            }
+        }
+    }
+    let st = |v: __m256i, w: &mut [u64; 4]| _mm256_storeu_si256(w.as_mut_ptr() as *mut __m256i, v);
+    st(s0, &mut rng.s[0]);
+    st(s1, &mut rng.s[1]);
+    st(s2, &mut rng.s[2]);
+    st(s3, &mut rng.s[3]);
+    pos
 }
 
 /// The first `count` indices of resample `i` (for tests and audits); an error,
@@ -243,6 +407,33 @@ mod tests {
                 draws(11, i, n, count, |j| b.push(j as u32));
                 assert_eq!(a, b);
             }
+        }
+    }
+
+    #[test]
+    fn scalar_fill_is_the_draws_stream() {
+        // The path of CPUs without AVX2 (and of every tail).
+        for &(n, count) in &[(6430u32, 1000usize), (3_000_000_019, 37)] {
+            let mut a = vec![0u32; count];
+            let mut rng = Xoshiro256ppX4::for_resample(5, 2);
+            fill_scalar(&mut rng, n, n.wrapping_neg() % n, &mut a);
+            let mut b = Vec::new();
+            draws(5, 2, n, count, |j| b.push(j as u32));
+            assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn count_draws_counts_the_stream() {
+        // (The rejection branch is the one `fill_draws` shares, tested above
+        // with n = 3e9; at these n a rejection is a one-in-a-million event.)
+        for &n in &[6430u32, 7, 1, 65535] {
+            let mut counts = vec![0u16; n as usize];
+            let identity: Vec<u32> = (0..n).collect();
+            count_draws(3, 9, &identity, &mut counts);
+            let mut want = vec![0u16; n as usize];
+            draws(3, 9, n, n as usize, |j| want[j] += 1);
+            assert_eq!(counts, want);
         }
     }
 

@@ -2,7 +2,7 @@
 //! confusion counts over all examples of the (re)sample; a class with
 //! `TP + FP + FN = 0` is left out of the average.
 
-use super::problem::Paired;
+use super::problem::Problem;
 use super::resample::Totals;
 
 #[inline]
@@ -14,9 +14,9 @@ fn f1_of(tp: i64, fp: i64, fn_: i64) -> Option<f64> {
 /// Per model and group, the sum and count of defined per-class F1 from the
 /// counts `confusion[m]` (tp `[0, K)`, fn `[K, 2K)`, fp `[2K, 3K)`).
 #[inline(always)]
-pub(super) fn totals(p: &Paired, confusion: &[Vec<i64>; 2], t: &mut Totals) {
+pub(super) fn totals(p: &Problem, confusion: &[Vec<i64>], t: &mut Totals) {
     let k = p.k;
-    for m in 0..2 {
+    for m in 0..p.m {
         t.f1_sum[m].fill(0.0);
         t.f1_cnt[m].fill(0.0);
         let (tp, rest) = confusion[m].split_at(k);
@@ -48,16 +48,15 @@ pub(super) fn value(t: &Totals, g: usize, m: usize) -> f64 {
 /// Macro F1 of group `g`, model `m`, with example `j` left out: only the
 /// classes of its label and its prediction change.
 pub(super) fn leave_one_out(
-    p: &Paired,
+    p: &Problem,
     t: &Totals,
-    confusion: &[Vec<i64>; 2],
+    confusion: &[Vec<i64>],
     g: usize,
     m: usize,
     j: usize,
 ) -> f64 {
     let k = p.k;
-    let cell = p.cells[p.cell_of[j] as usize];
-    let (y, pr) = (cell.y as usize, cell.pred[m] as usize);
+    let (y, pr) = (p.labels[j] as usize, p.preds[m][j] as usize);
     let conf = &confusion[m];
     let (tp, fn_, fp) = (&conf[..k], &conf[k..2 * k], &conf[2 * k..3 * k]);
     let (mut sum, mut cnt) = (t.f1_sum[m][g], t.f1_cnt[m][g]);

@@ -1,5 +1,6 @@
-//! The paired bootstrap as a prepared object: built once, then asked for
-//! resample ranges, the full-data values, the jackknife or explicit draws.
+//! The paired bootstrap of M models as a prepared object: built once, then
+//! asked for resample ranges, the full-data values, the jackknife or
+//! explicit draws.
 
 use numpy::ndarray::{Array2, Array3};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2};
@@ -7,91 +8,112 @@ use pyo3::prelude::*;
 
 use super::errors::invalid;
 use super::run;
-use crate::bootstrap::{resample_indices, Paired, PairedInput, Statistic};
+use crate::bootstrap::{resample_indices, Problem, ProblemInput, Statistic};
 
-type Values<'py> = Option<PyReadonlyArray1<'py, f64>>;
+type Values<'py> = Option<Vec<PyReadonlyArray1<'py, f64>>>;
 
-/// The prepared problem of a paired bootstrap of model B against model A.
+/// The prepared problem of a paired bootstrap of M models (model 0 the
+/// reference) on the same resampled examples.
 ///
-/// `statistics` is a list of `(kind, values_a, values_b)`: kind
-/// `"example_mean"` (per-example values of A and B), `"macro_f1"` (no values),
-/// `"binned"` (the confidences of A and B; `n_bins` equal-width bins) or
-/// `"pair_mean"` (per-example values of the pair as `values_b`, `values_a`
-/// None; model A's value is reported as 0, so its delta is the pair's value).
+/// `statistics` is a list of `(kind, values)`: kind `"example_mean"`
+/// (per-example values of every model), `"macro_f1"` (values None),
+/// `"binned"` (the confidences of every model; `n_bins` equal-width bins) or
+/// `"pair_mean"` (per-example values of each pair (variant, reference), one
+/// array per variant; the reference's value is reported as 0, so the
+/// delta is the pair's value).
 #[pyclass(frozen, module = "kdmetrics._core")]
-pub(super) struct PairedProblem {
-    inner: Paired,
+pub(super) struct ResampleProblem {
+    inner: Problem,
 }
 
-fn two<'a>(kind: &str, a: &'a Values<'_>, b: &'a Values<'_>) -> PyResult<[&'a [f64]; 2]> {
-    match (a, b) {
-        (Some(a), Some(b)) => Ok([a.as_slice()?, b.as_slice()?]),
-        _ => Err(invalid(format!(
-            "statistic {kind:?} needs per-example values of both models"
+fn slices<'a>(
+    kind: &str,
+    values: &'a Values<'_>,
+    want: usize,
+    what: &str,
+) -> PyResult<Vec<&'a [f64]>> {
+    match values {
+        Some(v) if v.len() == want => v.iter().map(|a| Ok(a.as_slice()?)).collect(),
+        Some(v) => Err(invalid(format!(
+            "statistic {kind:?} needs {want} arrays ({what}), got {}",
+            v.len()
+        ))),
+        None => Err(invalid(format!(
+            "statistic {kind:?} needs per-example values ({what})"
         ))),
     }
 }
 
 #[pymethods]
-impl PairedProblem {
+impl ResampleProblem {
     #[new]
-    #[pyo3(signature = (labels, pred_a, pred_b, n_classes, class_tier, n_tiers, statistics, n_bins))]
+    #[pyo3(signature = (labels, preds, n_classes, class_tier, n_tiers, statistics, n_bins))]
     #[allow(clippy::too_many_arguments)] // the constructor of a prepared problem
     fn new(
         py: Python<'_>,
         labels: PyReadonlyArray1<'_, i64>,
-        pred_a: PyReadonlyArray1<'_, i64>,
-        pred_b: PyReadonlyArray1<'_, i64>,
+        preds: Vec<PyReadonlyArray1<'_, i64>>,
         n_classes: usize,
         class_tier: PyReadonlyArray1<'_, i64>,
         n_tiers: usize,
-        statistics: Vec<(String, Values<'_>, Values<'_>)>,
+        statistics: Vec<(String, Values<'_>)>,
         n_bins: usize,
     ) -> PyResult<Self> {
+        let m = preds.len();
         let mut stats = Vec::with_capacity(statistics.len());
-        for (kind, a, b) in &statistics {
+        for (kind, values) in &statistics {
             stats.push(match kind.as_str() {
                 "example_mean" => Statistic::ExampleMean {
-                    values: two(kind, a, b)?,
+                    values: slices(kind, values, m, "one per model")?,
                 },
                 "macro_f1" => Statistic::MacroF1,
                 "binned" => Statistic::Binned {
                     n_bins,
-                    confidence: two(kind, a, b)?,
+                    confidence: slices(kind, values, m, "one per model")?,
                 },
-                "pair_mean" => match (a, b) {
-                    (None, Some(v)) => Statistic::PairMean {
-                        values: v.as_slice()?,
-                    },
-                    _ => {
-                        return Err(invalid(
-                            "statistic \"pair_mean\" takes the pair's values as values_b only",
-                        ))
-                    }
+                "pair_mean" => Statistic::PairMean {
+                    values: slices(kind, values, m.saturating_sub(1), "one per variant")?,
                 },
                 other => return Err(invalid(format!("unknown statistic kind {other:?}"))),
             });
         }
-        let input = PairedInput {
+        let preds: Vec<&[i64]> = preds
+            .iter()
+            .map(|p| p.as_slice())
+            .collect::<Result<_, _>>()?;
+        let input = ProblemInput {
             labels: labels.as_slice()?,
-            preds: [pred_a.as_slice()?, pred_b.as_slice()?],
+            preds,
             n_classes,
             class_tier: class_tier.as_slice()?,
             n_tiers,
             statistics: stats,
         };
-        let inner = run(py, || Paired::new(&input))?;
-        Ok(PairedProblem { inner })
+        let inner = run(py, || Problem::new(&input))?;
+        Ok(ResampleProblem { inner })
     }
 
-    /// Number of statistics (kind x group): the columns of `deltas`.
+    /// Number of models M (the reference first).
+    #[getter]
+    fn n_models(&self) -> usize {
+        self.inner.n_models()
+    }
+
+    /// Number of delta columns of `deltas`: statistic s, variant m at
+    /// `s (M - 1) + m - 1`.
+    #[getter]
+    fn n_deltas(&self) -> usize {
+        self.inner.n_deltas()
+    }
+
+    /// Number of statistics (kind x group) per model.
     #[getter]
     fn n_stats(&self) -> usize {
         self.inner.n_stats()
     }
 
-    /// Deltas B - A of resamples `start .. start + count` (count x n_stats),
-    /// computed in parallel with the GIL released.
+    /// Deltas (model m - reference) of resamples `start .. start + count`
+    /// (count x n_deltas), computed in parallel with the GIL released.
     fn deltas<'py>(
         &self,
         py: Python<'py>,
@@ -99,27 +121,27 @@ impl PairedProblem {
         start: u64,
         count: usize,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        let ns = self.inner.n_stats();
+        let nd = self.inner.n_deltas();
         let d = run(py, || self.inner.deltas(seed, start, count))?;
-        let arr = Array2::from_shape_vec((count, ns), d).map_err(|e| invalid(e.to_string()))?;
+        let arr = Array2::from_shape_vec((count, nd), d).map_err(|e| invalid(e.to_string()))?;
         Ok(arr.into_pyarray(py))
     }
 
-    /// Values of A and B on the full data (n_stats x 2).
+    /// Values of every model on the full data (n_stats x M).
     fn full<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let v = run(py, || Ok(self.inner.full()))?;
-        let arr = Array2::from_shape_vec((self.inner.n_stats(), 2), v)
+        let arr = Array2::from_shape_vec((self.inner.n_stats(), self.inner.n_models()), v)
             .map_err(|e| invalid(e.to_string()))?;
         Ok(arr.into_pyarray(py))
     }
 
-    /// BCa acceleration of each statistic's delta (NaN where degenerate).
+    /// BCa acceleration of each delta column (NaN where degenerate).
     fn jackknife_accel<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let a = run(py, || Ok(self.inner.jackknife_accel()))?;
         Ok(a.into_pyarray(py))
     }
 
-    /// Values of A and B (R x n_stats x 2) for explicit index draws (R x N').
+    /// Values of every model (R x n_stats x M) for explicit index draws (R x N').
     fn eval_indices<'py>(
         &self,
         py: Python<'py>,
@@ -141,8 +163,8 @@ impl PairedProblem {
             .map(|r| r.iter().map(|&j| j as usize).collect())
             .collect();
         let out = run(py, || self.inner.eval_indices(&rows))?;
-        let arr = Array3::from_shape_vec((rows.len(), self.inner.n_stats(), 2), out)
-            .map_err(|e| invalid(e.to_string()))?;
+        let shape = (rows.len(), self.inner.n_stats(), self.inner.n_models());
+        let arr = Array3::from_shape_vec(shape, out).map_err(|e| invalid(e.to_string()))?;
         Ok(arr.into_pyarray(py))
     }
 }
@@ -163,7 +185,7 @@ fn bootstrap_indices_py(
 }
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PairedProblem>()?;
+    m.add_class::<ResampleProblem>()?;
     m.add_function(wrap_pyfunction!(bootstrap_indices_py, m)?)?;
     Ok(())
 }

@@ -286,3 +286,32 @@ def test_bonferroni_adjusted_intervals(models):
     np.testing.assert_array_equal(one.deltas["ci_low_adjusted"], one.deltas["ci_low"])
     cal = res.calibration_deltas
     assert {"ci_low_adjusted", "excludes_0_adjusted"} <= set(cal.columns)
+
+
+def test_streamed_deltas_give_the_same_numbers(models):
+    """keep_deltas=False regenerates the resamples for each pass of the
+    bounded-memory quantiles: every table, contrast and draw is the same."""
+    y, tiers, ref, v1, v2 = models
+    kw = dict(seed=5, costs={"ref": {"latency_ms": 2.0}, "v1": {"latency_ms": 1.0},
+                             "v2": {"latency_ms": 0.5}})  # fmt: skip
+    kept = run(y, tiers, ref, {"v1": v1, "v2": v2}, keep_deltas=True, **kw)
+    streamed = run(y, tiers, ref, {"v1": v1, "v2": v2}, keep_deltas=False, **kw)
+    assert kept._resampled["full"].summary.deltas is not None
+    assert streamed._resampled["full"].summary.deltas is None
+    assert streamed._resampled["full"].summary.passes >= 2
+    for name in ("deltas", "calibration_deltas", "pareto"):
+        pd.testing.assert_frame_equal(getattr(kept, name), getattr(streamed, name))
+    np.testing.assert_array_equal(
+        kept.draws("v2", "nll", "tail", "scaled"), streamed.draws("v2", "nll", "tail", "scaled")
+    )
+    assert kept.contrast("v1", "v2", "ece", "mid") == streamed.contrast("v1", "v2", "ece", "mid")
+
+
+def test_bca_rows_agree_kept_and_streamed(models):
+    y, tiers, ref, v1, _ = models
+    a, b = (
+        run(y, tiers, ref, {"v1": v1}, method="bca", keep_deltas=keep, temperature_scaling=False)
+        for keep in (True, False)
+    )
+    pd.testing.assert_frame_equal(a.deltas, b.deltas)
+    assert (a.deltas["method"] == "bca").all()

@@ -2,13 +2,15 @@
 resample draws, with flips, churn, verdicts, calibration before and after
 temperature scaling, Pareto fronts over costs and deployment constraints.
 
-Every variant is compared with the reference by :func:`kdmetrics.paired_bootstrap`
-with one seed. Resample ``i`` draws its example indices from a stream that
-depends only on ``(seed, i, N)``, so every variant's deltas come from the same
-draws; a difference between two variants (or a difference of differences) is
-therefore computed resample by resample from the stored deltas, and its
-interval is a paired interval too (:meth:`Comparison.contrast`,
-:meth:`Comparison.linear`).
+All models are resampled together (:func:`kdmetrics.stats.bootstrap.bootstrap_models`):
+resample ``i`` draws its example indices once, from a stream that depends
+only on ``(seed, i, N)``, and scores the reference and every variant on them,
+so the reference's statistics are computed once per resample and each
+variant's deltas equal :func:`kdmetrics.paired_bootstrap` on its pair with
+the same seed, bit for bit. A difference between two variants (or a
+difference of differences) is computed resample by resample from the
+deltas, and its interval is a paired interval too
+(:meth:`Comparison.contrast`, :meth:`Comparison.linear`).
 """
 
 from __future__ import annotations
@@ -152,11 +154,10 @@ class Comparison:
     # question); rendered after the built-in ones.
     extra_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     extra_findings: list[str] = field(default_factory=list)
-    # (scaling, metric, group) -> model -> value / resampled delta vs reference
+    # (scaling, metric, group) -> model -> value
     _values: dict[tuple[str, str, str], dict[str, float]] = field(default_factory=dict, repr=False)
-    _draws: dict[tuple[str, str, str], dict[str, np.ndarray]] = field(
-        default_factory=dict, repr=False
-    )
+    # scaling ("full", "raw", "scaled") -> the resampled problem (draws on demand)
+    _resampled: dict[str, _bootstrap.Resampled] = field(default_factory=dict, repr=False)
 
     @property
     def models(self) -> list[str]:
@@ -188,8 +189,19 @@ class Comparison:
     def draws(self, variant: str, metric: str, group: str = "all", scaling: str = "full"):
         """The resampled deltas ``variant - reference`` in resample order
         (``scaling``: ``full`` for all examples, ``raw``/``scaled`` for the
-        evaluation half)."""
-        return self._draws[self._key(scaling, metric, group)][variant]
+        evaluation half). Read from memory when the comparison kept them
+        (``keep_deltas``), otherwise computed again: the same numbers."""
+        self._key(scaling, metric, group)
+        return self._variant_draws(scaling, metric, group, [variant])[:, 0]
+
+    def _variant_draws(self, scaling: str, metric: str, group: str, names: list[str]):
+        if any(n not in self.variants for n in names):
+            bad = [n for n in names if n not in self.variants]
+            raise InvalidArgumentError(
+                f"Comparison: unknown variant(s) {bad}; variants: {', '.join(self.variants)}"
+            )
+        index = [1 + self.variants.index(n) for n in names]
+        return self._resampled[scaling].draws(metric, group, index)
 
     def _key(self, scaling: str, metric: str, group: str) -> tuple[str, str, str]:
         key = (scaling, metric, group)
@@ -232,9 +244,11 @@ class Comparison:
             raise InvalidArgumentError(f"{func}: weights must sum to 0 (a contrast), got {total:g}")
         est = sum(w * self._values[key][m] for m, w in weights.items())
         draws = np.zeros(self.scalars["n_resamples"])
-        for m, w in weights.items():
-            if m != self.reference and w != 0:
-                draws = draws + w * self._draws[key][m]
+        used = [m for m, w in weights.items() if m != self.reference and w != 0]
+        if used:
+            cols = self._variant_draws(scaling, metric, group, used)
+            for i, m in enumerate(used):
+                draws = draws + weights[m] * cols[:, i]
         method = "basic" if self.scalars["method"] == "basic" else "percentile"
         lo, hi = _bootstrap.interval(draws[:, None], np.array([est]), self.scalars["ci"], method)
         with warnings.catch_warnings():
@@ -447,6 +461,7 @@ def compare(
     temperature_seed: int | None = None,
     min_discordant: int = MIN_DISCORDANT,
     pareto_metrics: Sequence[str] | None = None,
+    keep_deltas: bool | None = None,
 ) -> Comparison:
     """Compares variants (quantized, pruned, distilled, ...) with a reference
     model on the same validation examples.
@@ -477,6 +492,11 @@ def compare(
     pareto_metrics : quality metrics of the Pareto fronts (``NAME`` or
         ``NAME_scaled``); by default the prediction-only metrics (accuracy,
         macro F1).
+    keep_deltas : keep the resampled deltas in memory (``True``), or
+        regenerate them in passes with memory that does not grow with
+        ``n_resamples`` (``False``); by default kept when they take at most
+        :data:`kdmetrics.stats.bootstrap.KEEP_DELTAS_BYTES` (64 MiB). Same
+        numbers either way.
 
     Verdicts
     --------
@@ -502,6 +522,8 @@ def compare(
     func = "compare"
     ci = check_ci(func, ci)
     temperature_scaling = check_bool(func, "temperature_scaling", temperature_scaling)
+    if keep_deltas is not None:
+        keep_deltas = check_bool(func, "keep_deltas", keep_deltas)
     constraints = _name_list(func, "constraints", constraints)
     if pareto_metrics is not None:
         pareto_metrics = _name_list(func, "pareto_metrics", pareto_metrics)
@@ -547,11 +569,9 @@ def compare(
         ci=ci,
         method=method,
         seed=seed,
-        return_deltas=True,
         n_bins=n_bins,
     )
     values: dict[tuple[str, str, str], dict[str, float]] = {}
-    draws: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
 
     # Per-model metrics (not resampled).
     per_model = []
@@ -564,10 +584,20 @@ def compare(
 
     pred = {m.name: predicted_classes(func, m.logits, m.name) for m in models}
     delta_tables, churn_rows = [], []
-    for m in models[1:]:
-        table, d = _bootstrap.paired_bootstrap(
-            y, ref.logits, m.logits, metrics=names, reference_logits=teacher_logits, **boot_kw
-        )
+    # Every model on one draw per resample (the reference's statistics once).
+    resampled = {
+        "full": _bootstrap.bootstrap_models(
+            func,
+            y,
+            [m.logits for m in models],
+            [m.name for m in models],
+            metrics=names,
+            reference_logits=teacher_logits,
+            keep_deltas=keep_deltas,
+            **boot_kw,
+        )  # fmt: skip
+    }
+    for m, table in zip(models[1:], resampled["full"].tables, strict=True):
         flips = _flips(y, pred[ref.name], pred[m.name], class_tier)
         for g, f in flips.items():
             churn_rows.append(
@@ -585,14 +615,11 @@ def compare(
         table = _annotate(table, flips, ci, min_discordant)
         table.insert(0, "variant", m.name)
         delta_tables.append(table)
-        for (metric, group), arr in d.items():
-            key = ("full", metric, group)
-            draws.setdefault(key, {})[m.name] = arr
         for row in table.itertuples(index=False):
             key = ("full", row.metric, row.group)
             values.setdefault(key, {})[ref.name] = float(row.reference_value)
             values[key][m.name] = float(row.variant_value)
-    deltas = _adjusted(pd.concat(delta_tables, ignore_index=True), draws, "full", ci)
+    deltas = _excludes_0(pd.concat(delta_tables, ignore_index=True))
     churn_table = pd.DataFrame(churn_rows)
 
     notes: list[str] = []
@@ -601,16 +628,10 @@ def compare(
     t_seed = seed if temperature_seed is None else temperature_seed
     if temperature_scaling and cal_names:
         calibration, calibration_deltas = _calibration(
-            func, y, models, class_tier, cal_names, t_seed, boot_kw, values, draws, notes
-        )
-        calibration_deltas = _annotate(calibration_deltas, None, ci, min_discordant)
-        calibration_deltas = pd.concat(
-            [
-                _adjusted(calibration_deltas[calibration_deltas["scaling"] == sc], draws, sc, ci)
-                for sc in ("raw", "scaled")
-            ],
-            ignore_index=True,
-        )
+            func, y, models, class_tier, cal_names, t_seed, boot_kw, values, resampled, notes,
+            keep_deltas,
+        )  # fmt: skip
+        calibration_deltas = _excludes_0(_annotate(calibration_deltas, None, ci, min_discordant))
 
     # Costs, Pareto fronts, constraints.
     model_names = [m.name for m in models]
@@ -654,7 +675,7 @@ def compare(
         },
         notes=notes,
         _values=values,
-        _draws=draws,
+        _resampled=resampled,
     )
     if cost_table is not None:
         result.pareto = _pareto(func, result, pareto_metrics, names)
@@ -728,35 +749,11 @@ def _annotate(
     return t
 
 
-def _adjusted(
-    table: pd.DataFrame,
-    draws: dict[tuple[str, str, str], dict[str, np.ndarray]],
-    scaling: str,
-    ci: float,
-) -> pd.DataFrame:
-    """Adds Bonferroni-adjusted intervals (each row's method) over the variants (level
-    ``1 - (1 - ci) / n_variants`` for each metric and group, from the same
-    draws) and whether they exclude 0."""
+def _excludes_0(table: pd.DataFrame) -> pd.DataFrame:
+    """Whether each row's Bonferroni-adjusted interval (each row's method, over
+    the variants: level ``1 - (1 - ci) / n_variants`` for each metric and group,
+    from the same draws; computed by the bootstrap) excludes 0, placed after it."""
     t = table.copy()
-    n_var = int(t["variant"].nunique())
-    alpha = (1.0 - ci) / n_var / 2.0
-    lo, hi = [], []
-    methods = t["method"] if "method" in t.columns else ["percentile"] * len(t)
-    rows = t[["variant", "metric", "group", "delta"]].itertuples(index=False)
-    for (v, metric, group, est), method in zip(rows, methods, strict=True):
-        d = draws[(scaling, metric, group)][v]
-        d = d[~np.isnan(d)]
-        if d.size:
-            q = np.quantile(d, [alpha, 1.0 - alpha])
-            if method == "basic":  # the row's own construction, at the adjusted level
-                q = 2.0 * float(est) - q[::-1]
-            lo.append(float(q[0]))
-            hi.append(float(q[1]))
-        else:
-            lo.append(np.nan)
-            hi.append(np.nan)
-    t["ci_low_adjusted"] = lo
-    t["ci_high_adjusted"] = hi
     t["excludes_0_adjusted"] = (t["ci_low_adjusted"] > 0) | (t["ci_high_adjusted"] < 0)
     return t
 
@@ -770,8 +767,9 @@ def _calibration(
     t_seed: int,
     boot_kw: dict[str, Any],
     values: dict[tuple[str, str, str], dict[str, float]],
-    draws: dict[tuple[str, str, str], dict[str, np.ndarray]],
+    resampled: dict[str, _bootstrap.Resampled],
     notes: list[str],
+    keep_deltas: bool | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     fit_idx, eval_idx = split_half(y.shape[0], t_seed)
     y_fit, y_eval = y[fit_idx], y[eval_idx]
@@ -810,16 +808,18 @@ def _calibration(
     ref = models[0].name
     tables = []
     kw = {**boot_kw, "tier_of_class": class_tier}
-    for m in models[1:]:
-        for scaling, z in (("raw", raw), ("scaled", scaled)):
-            table, d = _bootstrap.paired_bootstrap(
-                y_eval, z[ref], z[m.name], metrics=cal_names, **kw
-            )
+    names = [m.name for m in models]
+    for scaling, z in (("raw", raw), ("scaled", scaled)):
+        resampled[scaling] = _bootstrap.bootstrap_models(
+            func, y_eval, [z[n] for n in names], names, metrics=cal_names,
+            keep_deltas=keep_deltas, **kw,
+        )  # fmt: skip
+    for vi, m in enumerate(models[1:]):
+        for scaling in ("raw", "scaled"):
+            table = resampled[scaling].tables[vi]
             table.insert(0, "scaling", scaling)
             table.insert(0, "variant", m.name)
             tables.append(table)
-            for (metric, group), arr in d.items():
-                draws.setdefault((scaling, metric, group), {})[m.name] = arr
             for metric, group, a, b in table[["metric", "group", "a", "b"]].itertuples(index=False):
                 key = (scaling, metric, group)
                 values.setdefault(key, {})[ref] = float(a)

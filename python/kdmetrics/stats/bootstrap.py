@@ -3,11 +3,14 @@
 The per-example quantities each metric needs are computed once, through the
 metric registry (:data:`kdmetrics.metrics.registry.METRICS`: a metric's
 ``statistic`` kind and its ``per_example`` values). The Rust kernel
-(:class:`kdmetrics._kernels.PairedProblem`) is built once from those and knows
+(:class:`kdmetrics._kernels.ResampleProblem`) is built once from those and knows
 only statistic *kinds* (``example_mean``, ``macro_f1``, ``binned``,
 ``pair_mean``), never metric names; it draws every resample (its own
 xoshiro256++ stream per resample index, seeded from ``(seed, i)``), scores
 both models on every group from that same draw, and returns the deltas B - A.
+It is the comparison engine's kernel with two models (:func:`kdmetrics.compare`
+scores M models on the same draws; each variant's numbers equal this
+function's on the pair, bit for bit).
 Resamples run in chunks, so Ctrl-C is honoured between chunks and a progress
 callback or bar can follow them.
 """
@@ -86,18 +89,31 @@ _CHUNK_SECONDS = 0.15
 # Chunks are whole multiples of this many resamples per worker thread (the
 # kernel's task size), so every thread gets the same share.
 _TASK = 16
+# Resampled deltas are kept in memory up to this size; beyond it they are
+# regenerated block by block (resample i depends only on (seed, i)) and
+# summarised in passes with bounded memory (kdmetrics.stats.streaming), so
+# memory stops growing with the number of resamples.
+KEEP_DELTAS_BYTES = 64 * 2**20
 
 
 @dataclass
 class _Problem:
     """The prepared kernel problem, and what the table needs."""
 
-    kernel: _kernels.PairedProblem
+    kernel: _kernels.ResampleProblem
     specs: list[MetricSpec]
     groups: list[str]
     example_group: np.ndarray  # per example: 0 without tiers, else 1 + tier
-    correct_a: np.ndarray
-    correct_b: np.ndarray
+    correct: list[np.ndarray]  # per model, pred == label
+
+    @property
+    def n_models(self) -> int:
+        return len(self.correct)
+
+    def column(self, metric_index: int, group_index: int, variant: int) -> int:
+        """The delta column of a metric, group and variant (1 .. M - 1)."""
+        s = metric_index * len(self.groups) + group_index
+        return s * (self.n_models - 1) + variant - 1
 
 
 def _metric_specs(func: str, metrics: Any, with_reference: bool) -> list[MetricSpec]:
@@ -187,8 +203,8 @@ def _model(
 def _prepare(
     func: str,
     labels: Any,
-    logits_a: Any,
-    logits_b: Any,
+    scores: list[Any],
+    score_names: list[str],
     tier_of_class: Any,
     metrics: Any,
     reference_logits: Any,
@@ -196,6 +212,8 @@ def _prepare(
     probs: Any = False,
     reference_probs: Any = None,
 ) -> _Problem:
+    """The kernel problem of M models (``scores[0]`` the reference) on the
+    same examples; ``score_names`` name them in errors."""
     n_bins = check_int(func, "n_bins", n_bins, 1, _MAX_BINS)
     probs = check_bool(func, "probs", probs)
     if reference_probs is None:  # the reference is read like the models
@@ -210,46 +228,42 @@ def _prepare(
         raise ShapeError(f"{func}: at most {_MAX_EXAMPLES} examples, got {y.shape[0]}")
     # Class counts first: a mismatch would otherwise surface as a label error.
     # as_array: tensors read, ragged lists refused by name (no copy of arrays).
-    logits_a = as_array(func, logits_a, "logits_a")
-    logits_b = as_array(func, logits_b, "logits_b")
+    scores = [as_array(func, z, name) for z, name in zip(scores, score_names, strict=True)]
     if reference_logits is not None:
         reference_logits = as_array(func, reference_logits, "reference_logits")
-    shapes = {
-        name: np.shape(v)
-        for name, v in (("logits_a", logits_a), ("logits_b", logits_b), ("reference_logits",
-                                                                          reference_logits))
-        if v is not None and np.ndim(v) == 2
-    }  # fmt: skip
-    widths = {name: s[1] for name, s in shapes.items()}
+    named = [*zip(score_names, scores, strict=True), ("reference_logits", reference_logits)]
+    widths = {name: np.shape(v)[1] for name, v in named if v is not None and np.ndim(v) == 2}
     if len(set(widths.values())) > 1:
         desc = " but ".join(f"{n} has {k} classes" for n, k in widths.items())
         raise AlignmentError(f"{func}: {desc}")
-    za = _scores_or_preds(func, y, logits_a, "logits_a")
-    zb = _scores_or_preds(func, y, logits_b, "logits_b")
+    zs = [_scores_or_preds(func, y, z, name) for z, name in zip(scores, score_names, strict=True)]
     for s in specs:
         if s.needs == "predictions":
             continue
-        for z, name in ((za, "logits_a"), (zb, "logits_b")):
+        for z, name in zip(zs, score_names, strict=True):
             if z.ndim == 1:
                 raise InvalidArgumentError(
                     f"{func}: metric {s.name!r} needs logits, but {name} holds predicted "
                     "classes (1-D); use metrics that need predictions only, such as "
                     "('macro_f1', 'accuracy')"
                 )
-    if za.ndim == 2 or zb.ndim == 2:
-        k = (za if za.ndim == 2 else zb).shape[1]
+    two_d = [z for z in zs if z.ndim == 2]
+    if two_d:
+        k = two_d[0].shape[1]
     else:
-        k = n_classes_of(func, y, za, zb, names=("labels", "logits_a", "logits_b"))
+        k = n_classes_of(func, y, *zs, names=("labels", *score_names))
         if tier_of_class is not None and np.ndim(tier_of_class) == 1:
             k = max(k, len(tier_of_class))
     check_label_range(func, y, k)
-    for z, name in ((za, "logits_a"), (zb, "logits_b")):
+    for z, name in zip(zs, score_names, strict=True):
         if z.ndim == 1:
             check_label_range(func, z, k, name)
 
     need_stats = any(s.needs != "predictions" or s.statistic == "binned" for s in specs)
-    ma = _model(func, y, za, "logits_a", reference_logits, probs, reference_probs, need_stats)
-    mb = _model(func, y, zb, "logits_b", reference_logits, probs, reference_probs, need_stats)
+    models = [
+        _model(func, y, z, name, reference_logits, probs, reference_probs, need_stats)
+        for z, name in zip(zs, score_names, strict=True)
+    ]
 
     if tier_of_class is None:
         class_tier = np.zeros(k, dtype=np.int64)
@@ -263,28 +277,29 @@ def _prepare(
     def values(v: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(v, dtype=np.float64)
 
-    statistics: list[tuple[str, np.ndarray | None, np.ndarray | None]] = []
+    statistics: list[tuple[str, list[np.ndarray] | None]] = []
     for s in specs:
         if s.statistic == "macro_f1":
-            statistics.append(("macro_f1", None, None))
+            statistics.append(("macro_f1", None))
         elif s.statistic == "binned":
-            statistics.append(("binned", values(ma.stats.confidence), values(mb.stats.confidence)))
+            statistics.append(("binned", [values(m.stats.confidence) for m in models]))
         elif s.per_example is None:
             raise InvalidArgumentError(f"{func}: metric {s.name!r} has no per-example values")
         elif s.statistic == "example_mean":
-            statistics.append(
-                ("example_mean", values(s.per_example(ma)), values(s.per_example(mb)))
-            )
-        else:  # pair_mean: model B's inputs, with model A as the reference
-            pair = ModelInputs(func, y, zb, "logits_b", reference_logits=za, probs=probs,
-                               reference_probs=probs)  # fmt: skip
-            pair.__dict__["stats"] = mb.stats
-            pair.__dict__["reference_pred"] = ma.pred
-            statistics.append(("pair_mean", None, values(s.per_example(pair))))
-    kernel = _kernels.PairedProblem(
-        func, y, ma.pred, mb.pred, k, class_tier, n_tiers, statistics, n_bins
+            statistics.append(("example_mean", [values(s.per_example(m)) for m in models]))
+        else:  # pair_mean: each variant's inputs, with model 0 as the reference
+            pairs = []
+            for z, name, m in zip(zs[1:], score_names[1:], models[1:], strict=True):
+                pair = ModelInputs(func, y, z, name, reference_logits=zs[0], probs=probs,
+                                   reference_probs=probs)  # fmt: skip
+                pair.__dict__["stats"] = m.stats
+                pair.__dict__["reference_pred"] = models[0].pred
+                pairs.append(values(s.per_example(pair)))
+            statistics.append(("pair_mean", pairs))
+    kernel = _kernels.ResampleProblem(
+        func, y, [m.pred for m in models], k, class_tier, n_tiers, statistics, n_bins
     )
-    return _Problem(kernel, specs, groups, example_group, ma.pred == y, mb.pred == y)
+    return _Problem(kernel, specs, groups, example_group, [m.pred == y for m in models])
 
 
 def interval(
@@ -421,7 +436,7 @@ def _allocate(func: str, n_resamples: int, n_stats: int) -> np.ndarray:
 
 def run_resamples(
     func: str,
-    kernel: _kernels.PairedProblem,
+    kernel: _kernels.ResampleProblem,
     seed: int,
     start: int,
     n_resamples: int,
@@ -435,7 +450,7 @@ def run_resamples(
     so each takes about ``chunk_seconds``; resample ``i`` depends only on
     ``(seed, i)``, so the chunking never changes the result.
     """
-    out = _allocate(func, n_resamples, kernel.n_stats)
+    out = _allocate(func, n_resamples, kernel.n_deltas)
     step = _TASK * max(_kernels.get_num_threads(), 1)
     done, chunk = 0, 4 * step
     try:
@@ -536,69 +551,280 @@ def paired_bootstrap(
     return_deltas = check_bool(func, "return_deltas", return_deltas)
     report = _progress(func, progress, n_resamples)
     p = _prepare(
-        func, labels, logits_a, logits_b, tier_of_class, metrics, reference_logits, n_bins,
-        probs, reference_probs,
+        func, labels, [logits_a, logits_b], ["logits_a", "logits_b"], tier_of_class, metrics,
+        reference_logits, n_bins, probs, reference_probs,
     )  # fmt: skip
-    deltas = run_resamples(func, p.kernel, seed, start, n_resamples, report)
-    # policy imports this module (its calibration bootstrap shares our draws).
-    from kdmetrics.stats.policy import apply_policy, default_method
-
-    full = p.kernel.full()
-    n_groups = len(p.groups)
-    # One interval method per metric: the one whose coverage the simulation
-    # harness measured closest to nominal ("auto"), or the one asked for.
-    row_method = np.repeat(
-        [default_method(s.name) if method == "auto" else method for s in p.specs], n_groups
-    )
-    accel = p.kernel.jackknife_accel() if "bca" in row_method else None
-    pair = np.repeat([s.statistic == "pair_mean" for s in p.specs], n_groups)
-    estimate = np.where(pair, full[:, 1], full[:, 1] - full[:, 0])
-    full[pair] = np.nan
-    lo = np.full(estimate.shape, np.nan)
-    hi = np.full(estimate.shape, np.nan)
-    for m in np.unique(row_method):
-        cols = np.flatnonzero(row_method == m)
-        lo[cols], hi[cols] = interval(
-            deltas[:, cols], estimate[cols], ci, str(m), None if accel is None else accel[cols]
-        )
-    with warnings.catch_warnings():
-        # An all-NaN column (a tier never drawn) is a NaN median, not a warning.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        median = np.nanmedian(deltas, axis=0)
-    defined = (~np.isnan(deltas)).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p_le_0 = (deltas <= 0).sum(axis=0) / defined
-
-    group_n = np.bincount(p.example_group, minlength=n_groups)
-    group_n[0] = p.example_group.shape[0]
-    a_only = p.correct_a & ~p.correct_b
-    b_only = ~p.correct_a & p.correct_b
-    flips = []
-    for g in range(n_groups):
-        sel = slice(None) if g == 0 else p.example_group == g
-        flips.append((int(a_only[sel].sum()), int(b_only[sel].sum())))
-    rows = []
-    for mi, ms in enumerate(p.specs):
-        for g, group in enumerate(p.groups):
-            s = mi * n_groups + g
-            fa, fb = flips[g] if ms.name == "accuracy" else (pd.NA, pd.NA)
-            rows.append(
-                (ms.name, group, full[s, 0], full[s, 1], estimate[s], median[s], lo[s], hi[s],
-                 p_le_0[s], int(group_n[g]), fa, fb)
-            )  # fmt: skip
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
-    table["flips_a_only"] = table["flips_a_only"].astype("Int64")
-    table["flips_b_only"] = table["flips_b_only"].astype("Int64")
-    # method, trusted, flag_reason: the measured coverage verdict of each row.
-    table = apply_policy(table, method=list(row_method))
+    summary = summarize(
+        func, p, seed, start, n_resamples, ci, method, keep=True if return_deltas else None,
+        progress=report,
+    )  # fmt: skip
+    (table,) = variant_tables(p, summary)
     if not return_deltas:
         return table
-    out = {
-        (ms.name, group): np.ascontiguousarray(deltas[:, mi * n_groups + g])
+    assert summary.deltas is not None
+    return table, variant_draws(p, summary.deltas, 1)
+
+
+@dataclass
+class Resampled:
+    """What :func:`bootstrap_models` returns: a table per variant, and the
+    resampled deltas on demand."""
+
+    problem: _Problem
+    summary: DeltaSummary
+    tables: list[pd.DataFrame]
+    seed: int
+    n_resamples: int
+
+    def draws(self, metric: str, group: str, variants: list[int]) -> np.ndarray:
+        """Resampled deltas (resamples x ``len(variants)``) of ``metric`` in
+        ``group`` for the given variants (1 .. M - 1), in resample order: read
+        from memory when kept, else computed again (the same numbers: resample
+        ``i`` depends only on the seed and ``i``)."""
+        p = self.problem
+        mi = [s.name for s in p.specs].index(metric)
+        cols = [p.column(mi, p.groups.index(group), v) for v in variants]
+        if self.summary.deltas is not None:
+            return self.summary.deltas[:, cols]
+        out = np.empty((self.n_resamples, len(cols)))
+        done = 0
+        for block in _resample_blocks(p.kernel, self.seed, 0, self.n_resamples, None):
+            out[done : done + block.shape[0]] = block[:, cols]
+            done += block.shape[0]
+        return out
+
+
+def bootstrap_models(
+    func: str,
+    labels: Any,
+    scores: list[Any],
+    score_names: list[str],
+    *,
+    tier_of_class: Any = None,
+    metrics: Any = DEFAULT_METRICS,
+    reference_logits: Any = None,
+    n_resamples: int = 10_000,
+    ci: float = 0.95,
+    method: str = "auto",
+    seed: int = 0,
+    n_bins: int = 15,
+    keep_deltas: bool | None = None,
+    progress: Progress | None = None,
+) -> Resampled:
+    """:func:`paired_bootstrap` of every variant (``scores[1:]``) against the
+    reference ``scores[0]``, all scored on the same resamples: one draw per
+    resample for every model, the reference's statistics computed once. Each
+    variant's table equals ``paired_bootstrap(labels, scores[0], scores[v],
+    ...)`` with the same seed, bit for bit, plus ``ci_low_adjusted`` and
+    ``ci_high_adjusted``: the row's interval at the Bonferroni level
+    ``1 - (1 - ci) / n_variants`` (BCa rows: percentile). Arguments are
+    validated by the caller. ``keep_deltas``: see :func:`summarize`.
+    """
+    p = _prepare(
+        func, labels, scores, score_names, tier_of_class, metrics, reference_logits, n_bins
+    )
+    summary = summarize(
+        func, p, seed, 0, n_resamples, ci, method, n_adjust=p.n_models - 1, keep=keep_deltas,
+        progress=progress,
+    )  # fmt: skip
+    tables = variant_tables(p, summary)
+    for v, table in enumerate(tables, start=1):
+        table["ci_low_adjusted"], table["ci_high_adjusted"] = adjusted_columns(p, summary, v)
+    return Resampled(p, summary, tables, seed, n_resamples)
+
+
+def variant_draws(
+    p: _Problem, deltas: np.ndarray, variant: int
+) -> dict[tuple[str, str], np.ndarray]:
+    """``(metric, group) ->`` the resampled deltas of ``variant`` (1 .. M - 1)."""
+    return {
+        (ms.name, group): np.ascontiguousarray(deltas[:, p.column(mi, g, variant)])
         for mi, ms in enumerate(p.specs)
         for g, group in enumerate(p.groups)
     }
-    return table, out
+
+
+@dataclass
+class DeltaSummary:
+    """Per delta column (statistic ``s``, variant ``v``: ``p.column``): what the
+    tables report, from the resampled deltas."""
+
+    full: np.ndarray  # n_stats x M, every model on all examples
+    estimate: np.ndarray  # variant - reference on all examples (a pair's value)
+    method: np.ndarray  # interval method of each column
+    lo: np.ndarray
+    hi: np.ndarray
+    median: np.ndarray  # the 0.5 quantile (linear interpolation)
+    p_le_0: np.ndarray  # fraction of defined resamples with delta <= 0
+    lo_adjusted: np.ndarray  # the column's method at the Bonferroni level (NaN if not asked)
+    hi_adjusted: np.ndarray
+    deltas: np.ndarray | None  # resamples x columns, when kept in memory
+    passes: int  # times the resamples were computed
+
+
+def summarize(
+    func: str,
+    p: _Problem,
+    seed: int,
+    start: int,
+    n_resamples: int,
+    ci: float,
+    method: str,
+    *,
+    n_adjust: int | None = None,
+    keep: bool | None = None,
+    progress: Progress | None = None,
+) -> DeltaSummary:
+    """Intervals, medians and ``P(delta <= 0)`` of every delta column.
+
+    With ``keep`` (default: when the deltas take at most
+    :data:`KEEP_DELTAS_BYTES`) the deltas are computed once and kept;
+    otherwise they are regenerated for each pass of
+    :func:`kdmetrics.stats.streaming.stream_quantiles`, which holds a fixed
+    amount of memory whatever ``n_resamples``. Both give the same numbers:
+    every quantile is ``np.nanquantile`` of the column, bit for bit.
+    ``n_adjust`` adds each column's interval at the Bonferroni-adjusted level
+    ``1 - (1 - ci) / n_adjust``.
+    """
+    from kdmetrics.stats.policy import default_method
+    from kdmetrics.stats.streaming import stream_quantiles
+
+    full = p.kernel.full()
+    n_groups, n_var = len(p.groups), p.n_models - 1
+    n_cols = p.kernel.n_deltas
+    # One interval method per metric: the one whose coverage the simulation
+    # harness measured closest to nominal ("auto"), or the one asked for.
+    stat_method = np.repeat(
+        [default_method(s.name) if method == "auto" else method for s in p.specs], n_groups
+    )
+    col_method = np.repeat(stat_method, n_var)
+    bca = col_method == "bca"
+    accel = p.kernel.jackknife_accel() if bca.any() else None
+    pair = np.repeat([s.statistic == "pair_mean" for s in p.specs], n_groups)
+    variants = full[:, 1:]
+    estimate = np.where(pair[:, None], variants, variants - full[:, :1]).ravel()
+    if keep is None:
+        keep = n_resamples * n_cols * 8 <= KEEP_DELTAS_BYTES
+    deltas = run_resamples(func, p.kernel, seed, start, n_resamples, progress) if keep else None
+
+    def blocks() -> Iterable[np.ndarray]:
+        if deltas is not None:
+            yield deltas
+            return
+        yield from _resample_blocks(p.kernel, seed, start, n_resamples, progress)
+
+    alpha = (1.0 - ci) / 2.0
+    adj = np.nan if n_adjust is None else (1.0 - ci) / n_adjust / 2.0
+    degenerate: list[int] = []
+
+    def levels(summary: Any) -> np.ndarray:
+        out = np.empty((n_cols, 5))
+        out[:] = [alpha, 1.0 - alpha, 0.5, adj, 1.0 - adj]
+        if not bca.any():
+            return out
+        assert accel is not None
+        z_alpha = _NORMAL.inv_cdf(alpha)
+        for c in np.flatnonzero(bca):
+            n, a = int(summary.n_defined[c]), float(accel[c])
+            frac = (summary.count_lt[c, 1] + summary.count_le[c, 1]) / (2 * n) if n else np.nan
+            if n == 0 or not np.isfinite(estimate[c]) or not np.isfinite(a) or not 0 < frac < 1:
+                degenerate.append(int(c))
+                out[c, :2] = np.nan
+                continue
+            z0 = _NORMAL.inv_cdf(frac)
+            for i, z in enumerate((z_alpha, -z_alpha)):
+                num = z0 + z
+                out[c, i] = _NORMAL.cdf(z0 + num / (1.0 - a * num))
+        return out
+
+    thresholds = np.column_stack([np.zeros(n_cols), estimate])
+    q, counted = stream_quantiles(blocks, n_cols, levels, thresholds=thresholds)
+    if degenerate:
+        warnings.warn(
+            f"BCa interval is degenerate (identical resampled values or undefined jackknife "
+            f"acceleration) for {len(degenerate)} statistic(s); returning NaN",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    lo, hi = q[:, 0].copy(), q[:, 1].copy()
+    lo_adj, hi_adj = q[:, 3].copy(), q[:, 4].copy()
+    basic = col_method == "basic"
+    lo[basic], hi[basic] = 2 * estimate[basic] - q[basic, 1], 2 * estimate[basic] - q[basic, 0]
+    lo_adj[basic] = 2 * estimate[basic] - q[basic, 4]
+    hi_adj[basic] = 2 * estimate[basic] - q[basic, 3]
+    # BCa at the adjusted level is not defined here: the percentile one stands in.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_le_0 = counted.count_le[:, 0] / counted.n_defined
+    return DeltaSummary(
+        full=full, estimate=estimate, method=col_method, lo=lo, hi=hi, median=q[:, 2],
+        p_le_0=p_le_0, lo_adjusted=lo_adj, hi_adjusted=hi_adj, deltas=deltas,
+        passes=counted.passes,
+    )  # fmt: skip
+
+
+def _resample_blocks(
+    kernel: _kernels.ResampleProblem,
+    seed: int,
+    start: int,
+    n_resamples: int,
+    progress: Progress | None,
+    chunk: int = 1024,
+) -> Iterable[np.ndarray]:
+    """The deltas of resamples ``start .. start + n_resamples`` in blocks of
+    ``chunk`` rows (Ctrl-C is honoured between blocks)."""
+    done = 0
+    while done < n_resamples:
+        count = min(chunk, n_resamples - done)
+        yield kernel.deltas(seed, start + done, count)
+        done += count
+        if progress is not None:
+            progress(done, n_resamples)
+
+
+def variant_tables(p: _Problem, summary: DeltaSummary) -> list[pd.DataFrame]:
+    """The table of :func:`paired_bootstrap` for each variant against model 0."""
+    from kdmetrics.stats.policy import apply_policy
+
+    n_groups = len(p.groups)
+    full, est = summary.full, summary.estimate
+    pair = np.repeat([s.statistic == "pair_mean" for s in p.specs], n_groups)
+    group_n = np.bincount(p.example_group, minlength=n_groups)
+    group_n[0] = p.example_group.shape[0]
+    tables = []
+    for v in range(1, p.n_models):
+        a_only = p.correct[0] & ~p.correct[v]
+        b_only = ~p.correct[0] & p.correct[v]
+        flips = []
+        for g in range(n_groups):
+            sel = slice(None) if g == 0 else p.example_group == g
+            flips.append((int(a_only[sel].sum()), int(b_only[sel].sum())))
+        rows = []
+        for mi, ms in enumerate(p.specs):
+            for g, group in enumerate(p.groups):
+                s = mi * n_groups + g
+                c = p.column(mi, g, v)
+                fa, fb = flips[g] if ms.name == "accuracy" else (pd.NA, pd.NA)
+                a, b = (np.nan, np.nan) if pair[s] else (full[s, 0], full[s, v])
+                rows.append(
+                    (ms.name, group, a, b, est[c], summary.median[c], summary.lo[c],
+                     summary.hi[c], summary.p_le_0[c], int(group_n[g]), fa, fb)
+                )  # fmt: skip
+        table = pd.DataFrame(rows, columns=list(COLUMNS))
+        table["flips_a_only"] = table["flips_a_only"].astype("Int64")
+        table["flips_b_only"] = table["flips_b_only"].astype("Int64")
+        # method, trusted, flag_reason: the measured coverage verdict of each row.
+        methods = [summary.method[p.column(mi, g, v)] for mi in range(len(p.specs))
+                   for g in range(n_groups)]  # fmt: skip
+        tables.append(apply_policy(table, method=methods))
+    return tables
+
+
+def adjusted_columns(
+    p: _Problem, summary: DeltaSummary, variant: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Bonferroni-adjusted interval of each row of ``variant``'s table."""
+    cols = [p.column(mi, g, variant) for mi in range(len(p.specs)) for g in range(len(p.groups))]
+    return summary.lo_adjusted[cols], summary.hi_adjusted[cols]
 
 
 def resample_indices(n: int, seed: int, i: int) -> np.ndarray:
@@ -630,8 +856,8 @@ def eval_indices(
     """
     func = "eval_indices"
     p = _prepare(
-        func, labels, logits_a, logits_b, tier_of_class, metrics, reference_logits, n_bins,
-        probs, reference_probs,
+        func, labels, [logits_a, logits_b], ["logits_a", "logits_b"], tier_of_class, metrics,
+        reference_logits, n_bins, probs, reference_probs,
     )  # fmt: skip
     raw = np.atleast_2d(np.asarray(indices))
     if raw.ndim != 2 or raw.dtype.kind not in "iu":
