@@ -1,10 +1,18 @@
 """kdmetrics.compare for 2 and 5 models against the best vectorised NumPy way.
 
 Reference workload: N = 6,430 validation examples, K = 113 classes in tiers
-20/40/53 (long-tailed labels), float16 logits, 10,000 resamples, every metric
-the bootstrap supports (accuracy, macro F1, ECE, NLL, Brier), groups all /
+20/40/53 (long-tailed labels), float16 logits, 10,000 resamples, groups all /
 head / mid / tail. "2 models" is a reference and one variant, "5 models" a
 reference and four (quantization-like perturbations and a temperature change).
+
+"engine" rows time the resampling engine from Python
+(``kdmetrics.stats.bootstrap.bootstrap_models``: per-example statistics,
+every resample, intervals): macro F1 alone, and every registry metric the
+bootstrap resamples (accuracy, macro F1, top-5 accuracy, ECE, NLL, Brier, and
+with a teacher KL, JS and top-1 agreement). "compare" rows are the whole
+call (also the per-model summary tables, flips, verdicts, DataFrames).
+``--memory`` runs compare in fresh processes at growing resample counts and
+prints the peak resident memory each needed beyond its inputs.
 
 NumPy: one shared index draw per batch of resamples; every model's statistics
 computed once per resample (not once per pair) from per-example values
@@ -14,12 +22,15 @@ resamples and is scaled up (it is linear in the resamples).
 
     python benches/bench_compare.py            # full
     python benches/bench_compare.py --quick    # reduced, for a smoke test
+    python benches/bench_compare.py --memory   # peak memory vs n_resamples
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -159,10 +170,60 @@ def timed(fn, repeat=1):
     return best, out
 
 
+def engine(y, tiers, models, names, metrics, teacher, R):
+    from kdmetrics.stats.bootstrap import bootstrap_models
+
+    return bootstrap_models(
+        "bench", y, models, names, tier_of_class=tiers, metrics=metrics,
+        reference_logits=teacher, n_resamples=R,
+    )  # fmt: skip
+
+
+def _peak_kib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+
+
+def memory_child(r: int, keep: str) -> None:
+    """Peak RSS growth of one compare call (5 models), after a warm-up."""
+    y, tiers, ref, variants = make_models(4)
+    keep_deltas = {"auto": None, "kept": True}[keep]
+    kdmetrics.compare(y, ("ref", ref), variants, tier_of_class=tiers, n_resamples=64)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current RSS (Linux)
+    before = _peak_kib()
+    kdmetrics.compare(
+        y, ("ref", ref), variants, tier_of_class=tiers, n_resamples=r, keep_deltas=keep_deltas
+    )
+    print(_peak_kib() - before)
+
+
+def memory() -> None:
+    print("peak RSS growth of compare (5 models, all metrics, split-half scaling), MiB")
+    print(f"{'n_resamples':>12} {'default':>10} {'all deltas kept':>16}")
+    for r in (2_000, 20_000, 100_000):
+        row = []
+        for keep in ("auto", "kept"):
+            out = subprocess.run(
+                [sys.executable, __file__, "--memory-child", str(r), keep],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            row.append(int(out.stdout.split()[-1]) / 1024)
+        print(f"{r:>12,d} {row[0]:>10.1f} {row[1]:>16.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="1,000 resamples, one repeat")
+    ap.add_argument("--memory", action="store_true", help="peak memory vs n_resamples")
+    ap.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.memory_child:
+        memory_child(int(args.memory_child[0]), args.memory_child[1])
+        return
+    if args.memory:
+        memory()
+        return
     R = 1_000 if args.quick else 10_000
     r_np = 200 if args.quick else 1_000
     repeat = 1 if args.quick else 3
@@ -182,6 +243,16 @@ def main() -> None:
         )
 
     ours(2, False)  # warm-up
+    from kdmetrics.comparison.engine import bootstrap_metrics
+
+    models5 = [ref, *variants.values()]
+    names5 = ["ref", *variants]
+    # A teacher for the fidelity metrics: the clean logits a little sharper.
+    teacher = (ref.astype(np.float32) * 1.1).astype(np.float16)
+    every = bootstrap_metrics()
+    e_f1, _ = timed(lambda: engine(y, tiers, models5[:2], names5[:2], "macro_f1", None, R), repeat)
+    e2, _ = timed(lambda: engine(y, tiers, models5[:2], names5[:2], every, teacher, R), repeat)
+    e5, _ = timed(lambda: engine(y, tiers, models5, names5, every, teacher, R), repeat)
     rows = []
     t2, _ = timed(lambda: ours(2, False), repeat)
     t5, _ = timed(lambda: ours(5, False), repeat)
@@ -198,13 +269,19 @@ def main() -> None:
                                   n_resamples=R, metrics=("macro_f1",), temperature_scaling=False),
         repeat,
     )  # fmt: skip
-    models5 = [ref, *variants.values()]
     n2, _ = timed(lambda: numpy_compare(y, tiers, models5[:2], r_np))
     n5, _ = timed(lambda: numpy_compare(y, tiers, models5, r_np))
     n2 *= R / r_np
     n5 *= R / r_np
     rows = [
-        ("paired_bootstrap, 1 pair (the per-pair floor)", tpb, ""),
+        ("engine 2 models, per-tier macro F1", e_f1, "target <= 60 ms"),
+        (f"engine 2 models, all {len(every)} registry metrics", e2, "target <= 150 ms"),
+        (
+            f"engine 5 models, all {len(every)} registry metrics",
+            e5,
+            f"{e5 / e2:.2f}x the 2-model time (target <= 2.5x)",
+        ),
+        ("paired_bootstrap, 1 pair, default metrics", tpb, ""),
         ("compare 2 models, macro F1 only, no scaling", tf1, ""),
         ("compare 2 models, no temperature scaling", t2, ""),
         ("compare 5 models, no temperature scaling", t5, f"{t5 / t2:.2f}x the 2-model time"),

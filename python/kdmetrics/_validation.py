@@ -182,6 +182,13 @@ def check_n_bins(func: str, n_bins: Any) -> int:
     return int(n_bins)
 
 
+# Beyond this a resample count is a typo, not a request: the Monte Carlo error
+# of an interval endpoint is already negligible at 10^6, and 10^9 resamples of
+# a few thousand examples take days (memory would not stop the run: large
+# counts are summarised in bounded memory).
+MAX_RESAMPLES = 10**9
+
+
 def check_n_resamples(func: str, n_resamples: Any) -> int:
-    """A resample count: an integer >= 1 (bools refused)."""
-    return check_int(func, "n_resamples", n_resamples, 1)
+    """A resample count: an integer in ``[1, 10^9]`` (bools refused)."""
+    return check_int(func, "n_resamples", n_resamples, 1, MAX_RESAMPLES)

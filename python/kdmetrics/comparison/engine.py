@@ -99,7 +99,9 @@ class _Model:
 
 @dataclass
 class Comparison:
-    """What :func:`compare` returns: tidy tables and the shared resampled deltas.
+    """What :func:`compare` returns: tidy tables, and the resampled deltas of
+    every variant on the same draws (kept in memory, or computed again on
+    demand: :meth:`draws`, :meth:`linear`, :meth:`contrast`).
 
     Tables (pandas DataFrames):
 
