@@ -61,6 +61,8 @@ pub struct Problem {
     /// Accumulator slots of one tier; all tiers lie one after another.
     pub(super) tier_slots: usize,
     pub(super) has_f1: bool,
+    /// Some mean needs the counts as float64.
+    pub(super) float_counts: bool,
 }
 
 /// Sorted positions of examples grouped by class: class `c` holds
@@ -235,6 +237,10 @@ impl Problem {
             stats.push(stat);
         }
         let has_f1 = stats.iter().any(|s| matches!(s, Stat::MacroF1));
+        let float_counts = stats.iter().any(|s| match s {
+            Stat::Mean(mean) => mean.needs_float_counts(),
+            _ => false,
+        });
         Ok(Problem {
             n,
             k,
@@ -258,6 +264,7 @@ impl Problem {
             stats,
             tier_slots,
             has_f1,
+            float_counts,
         })
     }
 

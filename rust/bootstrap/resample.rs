@@ -50,6 +50,8 @@ impl Count for u32 {
 pub(super) struct Scratch<C: Count> {
     /// Draws per example, in sorted order.
     pub(super) counts: Vec<C>,
+    /// The counts as float64 (when some mean has real values).
+    wf: Vec<f64>,
     /// Draws of each class's examples.
     support: Vec<u32>,
     /// Per model: tp `[0, K)`, fn `[K, 2K)`, fp `[2K, 3K)`.
@@ -77,6 +79,7 @@ impl Problem {
         let per_model = |len: usize| vec![vec![0.0; len]; self.m];
         Scratch {
             counts: vec![C::default(); self.n],
+            wf: vec![0.0; if self.float_counts { self.n } else { 0 }],
             support: vec![0; self.k],
             confusion: vec![vec![0; 3 * self.k]; self.m],
             wrong_run: vec![
@@ -105,9 +108,15 @@ impl Problem {
         }
     }
 
-    /// Draws of each class: a contiguous sum per class (vectorised).
+    /// Draws of each class: a contiguous sum per class (vectorised); and the
+    /// counts as float64 once, for every mean with real values.
     #[inline(always)]
     pub(super) fn gather<C: Count>(&self, s: &mut Scratch<C>) {
+        if self.float_counts {
+            for (f, c) in s.wf.iter_mut().zip(&s.counts) {
+                *f = c.as_f64();
+            }
+        }
         for (sup, &(lo, hi)) in s.support.iter_mut().zip(&self.class_range) {
             *sup = s.counts[lo as usize..hi as usize]
                 .iter()
@@ -147,7 +156,7 @@ impl Problem {
     pub(super) fn sweep<C: Count>(&self, s: &mut Scratch<C>) {
         for stat in &self.stats {
             match stat {
-                Stat::Mean(mean) => mean.sweep(self, &s.counts, &mut s.tier_acc),
+                Stat::Mean(mean) => mean.sweep(self, &s.counts, &s.wf, &mut s.tier_acc),
                 Stat::Binned(b) => b.sweep(self, &s.counts, &mut s.tier_acc),
                 _ => {}
             }

@@ -34,12 +34,18 @@ impl Values {
         }
     }
 
+    /// `sum w_q v_q` over `lo..hi`: real values against the float64 counts
+    /// `wf`, small integers against the integer counts `w`.
     #[inline(always)]
-    fn dot<C: Count>(&self, w: &[C], lo: usize, hi: usize) -> f64 {
+    fn dot<C: Count>(&self, w: &[C], wf: &[f64], lo: usize, hi: usize) -> f64 {
         match self {
-            Values::Real(v) => dot(&w[lo..hi], &v[lo..hi]),
+            Values::Real(v) => dot(&wf[lo..hi], &v[lo..hi]),
             Values::Small(v) => dot_small(&w[lo..hi], &v[lo..hi]) as f64,
         }
+    }
+
+    fn is_real(&self) -> bool {
+        matches!(self, Values::Real(_))
     }
 }
 
@@ -79,14 +85,21 @@ impl Mean {
         })
     }
 
-    /// Per-tier sums from the draw counts `w` (sorted order), into the tier
-    /// blocks of `acc`.
+    /// Whether some model's values are not small integers (then the sweep
+    /// needs the counts as float64).
+    pub(super) fn needs_float_counts(&self) -> bool {
+        self.vals.iter().any(Values::is_real)
+    }
+
+    /// Per-tier sums from the draw counts `w` (sorted order; `wf` the same
+    /// as float64, converted once per resample for every mean), into the
+    /// tier blocks of `acc`.
     #[inline(always)]
-    pub(super) fn sweep<C: Count>(&self, p: &Problem, w: &[C], acc: &mut [f64]) {
+    pub(super) fn sweep<C: Count>(&self, p: &Problem, w: &[C], wf: &[f64], acc: &mut [f64]) {
         for (t, &(lo, hi)) in p.tier_range.iter().enumerate() {
             let base = t * p.tier_slots + self.offset;
             for (m, v) in self.vals.iter().enumerate() {
-                acc[base + m] = v.dot(w, lo, hi);
+                acc[base + m] = v.dot(w, wf, lo, hi);
             }
         }
     }
@@ -113,19 +126,19 @@ impl Mean {
 /// `sum a_i b_i` in sixteen fixed lanes (four AVX2 registers, enough to hide
 /// the add latency); the order never changes.
 #[inline(always)]
-fn dot<C: Count>(a: &[C], b: &[f64]) -> f64 {
+fn dot(a: &[f64], b: &[f64]) -> f64 {
     const L: usize = 16;
     let mut acc = [0.0f64; L];
     let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for j in 0..L {
-            acc[j] += x[j].as_f64() * y[j];
+            acc[j] += x[j] * y[j];
         }
     }
     let mut tail = 0.0;
     for (x, y) in ra.iter().zip(rb) {
-        tail += x.as_f64() * y;
+        tail += x * y;
     }
     let mut half = [0.0f64; 8];
     for j in 0..8 {

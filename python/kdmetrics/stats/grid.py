@@ -1,9 +1,10 @@
 """A grid of configurations (e.g. distillation T x alpha) against one reference.
 
 Every configuration is compared with the reference model on the same
-examples by :func:`kdmetrics.paired_bootstrap` with the *same seed*, so all
-configurations are scored on one shared resample draw (resample ``i`` draws
-the same example indices whatever the models). Each (configuration, metric,
+examples by the resampling engine of :func:`kdmetrics.compare`: the reference
+and all configurations are scored on one draw per resample (each
+configuration's deltas equal :func:`kdmetrics.paired_bootstrap` on its pair
+with the same seed). Each (configuration, metric,
 group) gets its own paired interval, and the family of configurations of one
 (metric, group) gets a multiple-comparison adjustment, because reading a grid
 means looking for the best of many cells.
@@ -177,14 +178,18 @@ def compare_grid(
     else:
         ex_group = np.zeros(y.shape[0], dtype=np.int64)
 
+    names = list(configs)
+    res = _bootstrap.bootstrap_models(
+        func, labels, [reference, *configs.values()], ["reference", *names],
+        tier_of_class=tier_of_class, metrics=metric_list, reference_logits=reference_logits,
+        n_resamples=n_resamples, ci=ci, seed=seed, n_bins=n_bins, keep_deltas=True,
+    )  # fmt: skip
+    assert res.summary.deltas is not None  # the max-t adjustment needs every column
     tables, deltas = {}, {}
-    for name, logits in configs.items():
-        table, d = _bootstrap.paired_bootstrap(
-            labels, reference, logits, tier_of_class=tier_of_class, metrics=metric_list,
-            reference_logits=reference_logits, n_resamples=n_resamples, ci=ci, seed=seed,
-            return_deltas=True, n_bins=n_bins,
-        )  # fmt: skip
-        tables[name], deltas[name] = table, d
+    for v, (name, logits) in enumerate(configs.items(), start=1):
+        table = res.tables[v - 1]
+        tables[name] = table
+        deltas[name] = _bootstrap.variant_draws(res.problem, res.summary.deltas, v)
         pred = predicted_classes(func, logits, f"configs[{name!r}]")
         changed = (pred == y) != (ref_pred == y)
         in_group = {"all": changed}
