@@ -201,7 +201,7 @@ def memory_child(r: int, keep: str) -> None:
 def memory() -> None:
     print("peak RSS growth of compare (5 models, all metrics, split-half scaling), MiB")
     print(f"{'n_resamples':>12} {'default':>10} {'all deltas kept':>16}")
-    for r in (2_000, 20_000, 100_000):
+    for r in (2_000, 20_000, 100_000, 300_000):
         row = []
         for keep in ("auto", "kept"):
             out = subprocess.run(

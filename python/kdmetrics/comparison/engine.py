@@ -496,9 +496,9 @@ def compare(
         macro F1).
     keep_deltas : keep the resampled deltas in memory (``True``), or
         regenerate them in passes with memory that does not grow with
-        ``n_resamples`` (``False``); by default kept when they take at most
-        :data:`kdmetrics.stats.bootstrap.KEEP_DELTAS_BYTES` (64 MiB). Same
-        numbers either way.
+        ``n_resamples`` (``False``); by default kept when all of them take at
+        most :data:`kdmetrics.stats.bootstrap.KEEP_DELTAS_BYTES` (64 MiB). Same
+        numbers either way; streaming computes every resample twice.
 
     Verdicts
     --------
@@ -586,6 +586,13 @@ def compare(
 
     pred = {m.name: predicted_classes(func, m.logits, m.name) for m in models}
     delta_tables, churn_rows = [], []
+    if keep_deltas is None:
+        # One memory budget for the whole comparison (all examples, and the
+        # raw and scaled halves): beyond it every problem streams.
+        n_groups = 1 if class_tier is None else 1 + len(TIER_NAMES)
+        n_cols = len(names) + (2 * len(calibration_metrics(names)) if temperature_scaling else 0)
+        need = 8 * n_resamples * n_cols * n_groups * (len(models) - 1)
+        keep_deltas = need <= _bootstrap.KEEP_DELTAS_BYTES
     # Every model on one draw per resample (the reference's statistics once).
     resampled = {
         "full": _bootstrap.bootstrap_models(
