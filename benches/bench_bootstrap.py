@@ -218,7 +218,7 @@ def main() -> None:
 
     chunk_rows = []
     for metrics in (("macro_f1",), five):
-        p = _prepare("bench", y, za, zb, tiers, metrics, None, 15)
+        p = _prepare("bench", y, [za, zb], ["a", "b"], tiers, metrics, None, 15)
         pairs = []
         for _ in range(15):
             t_one = timed(lambda p=p: p.kernel.deltas(0, 0, R))[0]

@@ -21,6 +21,7 @@ mod error;
 mod fastmath;
 mod groups;
 mod logit;
+mod order_stats;
 mod softmax;
 mod temperature;
 
@@ -34,5 +35,6 @@ pub use divergence::{divergences, Divergences};
 pub use error::KernelError;
 pub use groups::group_sums;
 pub use logit::Logit;
+pub use order_stats::order_statistics;
 pub use softmax::{example_stats, predict, ExampleStats, Input};
 pub use temperature::{nll_curve, NllCurve};

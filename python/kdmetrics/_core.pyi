@@ -19,6 +19,7 @@ __all__ = [
     "group_sums",
     "nll_curve",
     "ResampleProblem",
+    "order_statistics",
     "predict",
     "set_num_threads",
 ]
@@ -73,7 +74,9 @@ def bin_equal_mass(
 def group_sums(
     values: npt.NDArray[np.float64], groups: npt.NDArray[np.int64], n_groups: int
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64]]: ...
-
+def order_statistics(
+    values: npt.NDArray[np.float64], cols: npt.NDArray[np.int64], ranks: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]: ...
 @final
 class ResampleProblem:
     def __new__(

@@ -209,6 +209,19 @@ class ResampleProblem:
             return self._core.eval_indices(indices)
 
 
+def order_statistics(
+    func: str, values: np.ndarray, cols: np.ndarray, ranks: np.ndarray
+) -> np.ndarray:
+    """The ``ranks[i]``-th smallest non-NaN value of column ``cols[i]`` of the
+    float64 matrix ``values`` (IEEE total order), NaN when out of range."""
+    with named(func):
+        return _core.order_statistics(
+            np.ascontiguousarray(values, dtype=np.float64),
+            np.ascontiguousarray(cols, dtype=np.int64),
+            np.ascontiguousarray(ranks, dtype=np.int64),
+        )
+
+
 def bootstrap_indices(func: str, n: int, seed: int, i: int, count: int) -> np.ndarray:
     with named(func):
         return _core.bootstrap_indices(n, seed, i, count)

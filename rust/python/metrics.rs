@@ -10,6 +10,7 @@ use crate::confusion::confusion_counts;
 use crate::divergence::{divergences, Divergences};
 use crate::groups::group_sums;
 use crate::logit::Logit;
+use crate::order_stats::order_statistics;
 use crate::softmax::{example_stats, predict, Input};
 use crate::temperature::nll_curve;
 
@@ -238,6 +239,23 @@ fn bin_equal_mass_py<'py>(
     Ok((bins_out(py, s), lo.into_pyarray(py), hi.into_pyarray(py)))
 }
 
+/// The `ranks[i]`-th smallest non-NaN value of column `cols[i]` (C-contiguous
+/// float64 matrix), NaN when out of range.
+#[pyfunction]
+#[pyo3(name = "order_statistics")]
+fn order_statistics_py<'py>(
+    py: Python<'py>,
+    values: numpy::PyReadonlyArray2<'py, f64>,
+    cols: PyReadonlyArray1<'py, i64>,
+    ranks: PyReadonlyArray1<'py, i64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let (n_rows, n_cols) = values.as_array().dim();
+    let v = values.as_slice()?;
+    let (c, r) = (cols.as_slice()?, ranks.as_slice()?);
+    let out = run(py, || order_statistics(v, n_rows, n_cols, c, r))?;
+    Ok(out.into_pyarray(py))
+}
+
 /// Per-group (sums, counts) of per-example values.
 #[pyfunction]
 #[pyo3(name = "group_sums")]
@@ -261,5 +279,6 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bin_by_edges_py, m)?)?;
     m.add_function(wrap_pyfunction!(bin_equal_mass_py, m)?)?;
     m.add_function(wrap_pyfunction!(group_sums_py, m)?)?;
+    m.add_function(wrap_pyfunction!(order_statistics_py, m)?)?;
     Ok(())
 }

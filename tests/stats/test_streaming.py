@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kdmetrics.errors import InvalidArgumentError, ShapeError
-from kdmetrics.stats.streaming import ColumnSummary, stream_quantiles
+from kdmetrics.stats.streaming import ColumnSummary, quantiles_in_memory, stream_quantiles
 
 # Values that make ties, signed zeros, infinities, subnormals and overflow common.
 POOL = [0.0, -0.0, 1.0, -1.0, 0.5, 3.0, np.nan, np.inf, -np.inf, 1e300, -1e300, 5e-324, 1e-17]
@@ -145,6 +145,24 @@ def test_matches_nanquantile_bit_for_bit(problem):
     # Pass bound: pass 1, the splits (each shrinks a 64-bit key range by a
     # factor of at least 2), one collection pass.
     assert 1 <= summary.passes <= 2 + 64
+
+
+@given(problems())
+def test_in_memory_quantiles_are_the_streamed_ones(problem):
+    """The kept-deltas path (selection in Rust) gives the same numbers and
+    counts as the streamed one, and both are np.nanquantile."""
+    full, probs, sizes, *_ = problem
+    full = np.ascontiguousarray(full)
+    snapshot = full.copy()
+    thr = np.column_stack([np.zeros(full.shape[1]), np.ones(full.shape[1])])
+    with np.errstate(invalid="ignore"):
+        got, summary = quantiles_in_memory(full, probs, thresholds=thr)
+    assert np.array_equal(full, snapshot, equal_nan=True)
+    assert_same(got, full, probs)
+    streamed, s2 = run(full, probs, sizes, thresholds=thr)
+    assert np.array_equal(got, streamed, equal_nan=True)
+    for name in ("n_defined", "count_le", "count_lt"):
+        assert np.array_equal(getattr(summary, name), getattr(s2, name))
 
 
 @given(problems(max_rows=40), st.integers(0, 3))

@@ -687,7 +687,7 @@ def summarize(
     ``1 - (1 - ci) / n_adjust``.
     """
     from kdmetrics.stats.policy import default_method
-    from kdmetrics.stats.streaming import stream_quantiles
+    from kdmetrics.stats.streaming import quantiles_in_memory, stream_quantiles
 
     full = p.kernel.full()
     n_groups, n_var = len(p.groups), p.n_models - 1
@@ -738,7 +738,10 @@ def summarize(
         return out
 
     thresholds = np.column_stack([np.zeros(n_cols), estimate])
-    q, counted = stream_quantiles(blocks, n_cols, levels, thresholds=thresholds)
+    if deltas is not None:
+        q, counted = quantiles_in_memory(deltas, levels, thresholds=thresholds)
+    else:
+        q, counted = stream_quantiles(blocks, n_cols, levels, thresholds=thresholds)
     if degenerate:
         warnings.warn(
             f"BCa interval is degenerate (identical resampled values or undefined jackknife "

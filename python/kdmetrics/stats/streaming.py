@@ -61,6 +61,7 @@ rank is an accident of its selection algorithm (they compare equal). Here
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from operator import index as _as_index
@@ -296,6 +297,67 @@ def _changed(pass_no: int, what: str) -> InvalidArgumentError:
 # ---------------------------------------------------------------------------
 
 
+def _positions(
+    n: np.ndarray, p: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """NumPy's position arithmetic for the wanted ``(column, level)`` pairs:
+    ``h = (n - 1) p``, the ranks of the two neighbours and ``gamma``; above
+    the last index both neighbours are the last element and
+    ``gamma = h - (-1)``."""
+    s_idx, l_idx = np.nonzero((n[:, None] > 0) & ~np.isnan(p))
+    nm1 = n[s_idx] - 1
+    h = nm1.astype(np.float64) * p[s_idx, l_idx]
+    prev = np.floor(h)
+    above = h >= nm1
+    prev_index = np.where(above, -1, prev.astype(np.int64))
+    gamma = h - prev_index
+    rank_a = np.where(above, nm1, prev_index)
+    rank_b = np.where(above, nm1, prev_index + 1)
+    return s_idx, l_idx, rank_a, rank_b, gamma
+
+
+def quantiles_in_memory(
+    values: np.ndarray,
+    probs: np.ndarray | Callable[[ColumnSummary], np.ndarray],
+    *,
+    thresholds: np.ndarray | None = None,
+) -> tuple[np.ndarray, ColumnSummary]:
+    """What :func:`stream_quantiles` returns, for a matrix held in memory:
+    the counts by NumPy, each wanted order statistic by selection in Rust
+    (``O(R)`` per rank, not a sort), combined as ``np.nanquantile`` does."""
+    from kdmetrics import _kernels
+
+    func = "quantiles_in_memory"
+    if not isinstance(values, np.ndarray) or values.ndim != 2 or values.dtype != np.float64:
+        raise ShapeError(f"{func}: values must be a 2-D float64 array")
+    n_rows, n_cols = values.shape
+    thr = _check_thresholds(thresholds, n_cols)
+    defined = ~np.isnan(values)
+    n = defined.sum(axis=0).astype(np.int64)
+    mn = np.full(n_cols, np.nan)
+    mx = np.full(n_cols, np.nan)
+    if n_rows:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+            mn, mx = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+    t = thr.shape[1]
+    count_le = np.zeros((n_cols, t), dtype=np.int64)
+    count_lt = np.zeros((n_cols, t), dtype=np.int64)
+    for j in range(t):
+        count_le[:, j] = (values <= thr[:, j]).sum(axis=0)
+        count_lt[:, j] = (values < thr[:, j]).sum(axis=0)
+    summary = ColumnSummary(n_rows, n, count_le, count_lt, mn, mx)
+    p = _check_probs(probs(summary) if callable(probs) else probs, n_cols)
+    result = np.full(p.shape, np.nan)
+    s_idx, l_idx, rank_a, rank_b, gamma = _positions(n, p)
+    if s_idx.size:
+        cols = np.concatenate([s_idx, s_idx])
+        got = _kernels.order_statistics(func, values, cols, np.concatenate([rank_a, rank_b]))
+        with np.errstate(all="ignore"):  # inf - inf is NaN, as in NumPy
+            result[s_idx, l_idx] = _lerp(got[: s_idx.size], got[s_idx.size :], gamma)
+    return result, summary
+
+
 def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     """NumPy's ``_lerp`` (numpy/lib/_function_base_impl.py), operation for operation."""
     diff_b_a = b - a
@@ -486,19 +548,9 @@ def _quantiles(
     n = summary.n_defined
     result = np.full(p.shape, np.nan)
 
-    # NumPy's position arithmetic: h = (n - 1) * p; above the last index both
-    # neighbours are the last element and gamma = h - (-1).
-    s_idx, l_idx = np.nonzero((n[:, None] > 0) & ~np.isnan(p))
+    s_idx, l_idx, rank_a, rank_b, gamma = _positions(n, p)
     if s_idx.size == 0:
         return result, 1, 0, 0
-    nm1 = n[s_idx] - 1
-    h = nm1.astype(np.float64) * p[s_idx, l_idx]
-    prev = np.floor(h)
-    above = h >= nm1
-    prev_index = np.where(above, -1, prev.astype(np.int64))
-    gamma = h - prev_index
-    rank_a = np.where(above, nm1, prev_index)
-    rank_b = np.where(above, nm1, prev_index + 1)
     # With t = 0, a + (b - a) * 0 is a + 0.0 whatever b, unless b - a is not
     # finite (an infinity, or an overflow: NumPy then gives NaN), which cannot
     # happen when max - min is finite. Then b = a gives the same bits.
