@@ -230,7 +230,7 @@ def main() -> None:
     y, tiers, ref, variants = make_models(4)
     load = os.getloadavg()
     print(
-        f"workload: N={N} K={K} float16, tiers {SIZES}, {R} resamples, 5 metrics x 4 groups; "
+        f"workload: N={N} K={K} float16, tiers {SIZES}, {R} resamples, groups all/head/mid/tail; "
         f"threads={kdmetrics.get_num_threads()} (cpus {os.cpu_count()}); "
         f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (a shared machine: timings "
         "are noisy)"
