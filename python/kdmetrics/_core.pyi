@@ -77,6 +77,7 @@ def group_sums(
 def order_statistics(
     values: npt.NDArray[np.float64], cols: npt.NDArray[np.int64], ranks: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.float64]: ...
+
 @final
 class ResampleProblem:
     def __new__(

@@ -315,3 +315,34 @@ def test_bca_rows_agree_kept_and_streamed(models):
     )
     pd.testing.assert_frame_equal(a.deltas, b.deltas)
     assert (a.deltas["method"] == "bca").all()
+
+
+def test_agreement_resting_on_few_changes_is_directional():
+    """Top-1 agreement with the teacher moves only when a prediction changes:
+    an interval that excludes 0 on fewer than min_discordant changed
+    agreements is directional, with the count in the caveat."""
+    rng = np.random.default_rng(4)
+    n, k = 3000, 5
+    y = rng.integers(0, k, n)
+    teacher = rng.normal(size=(n, k))
+    teacher[np.arange(n), y] += 3
+    ref = teacher + 0.01 * rng.normal(size=(n, k))
+    var = ref.copy()
+    t_pred = teacher.argmax(1)
+    # The variant agrees with the teacher on 6 more examples, and nothing else changes.
+    moved = np.flatnonzero(ref.argmax(1) != t_pred)[:6]
+    var[moved, t_pred[moved]] += 50
+    res = kdmetrics.compare(
+        y, ("ref", ref), {"var": var}, teacher=teacher, n_resamples=400,
+        metrics=["teacher_agreement"], temperature_scaling=False, min_discordant=10,
+    )  # fmt: skip
+    row = res.deltas[res.deltas["group"] == "all"].iloc[0]
+    assert row["n_fragile"] == 6
+    assert row["ci_low"] > 0  # every change goes one way
+    assert row["verdict"] == "directional"
+    assert "6 changed agreement(s) with the teacher" in row["caveat"]
+    loose = kdmetrics.compare(
+        y, ("ref", ref), {"var": var}, teacher=teacher, n_resamples=400,
+        metrics=["teacher_agreement"], temperature_scaling=False, min_discordant=5,
+    )  # fmt: skip
+    assert loose.deltas[loose.deltas["group"] == "all"].iloc[0]["verdict"] == "real"

@@ -406,11 +406,17 @@ def _flips(
     pred_ref: np.ndarray,
     pred_var: np.ndarray,
     class_tier: np.ndarray | None,
+    teacher_pred: np.ndarray | None = None,
 ) -> dict[str, dict[str, int]]:
-    """Per group: flips, changed predictions, and changed predictions that touch
-    the group's classes (by label or either prediction: what its macro F1 reads)."""
+    """Per group: flips, changed predictions, changed predictions that touch
+    the group's classes (by label or either prediction: what its macro F1
+    reads), and with a teacher the examples whose agreement with the
+    teacher's prediction changed."""
     right_ref, right_var = pred_ref == y, pred_var == y
     changed = pred_ref != pred_var
+    agreement_changed = (
+        None if teacher_pred is None else (pred_ref == teacher_pred) != (pred_var == teacher_pred)
+    )
     out = {}
     for g, mask in _group_masks(y, class_tier).items():
         if g == "all" or class_tier is None:
@@ -427,6 +433,8 @@ def _flips(
             "n_changed": int((changed & mask).sum()),
             "n_changed_touching": int(touch.sum()),
         }
+        if agreement_changed is not None:
+            out[g]["agreement_changed"] = int((agreement_changed & mask).sum())
     return out
 
 
@@ -508,8 +516,9 @@ def compare(
     interval that excludes 0 is ``directional`` when fewer than
     ``min_discordant`` (10) predictions changed in the group (accuracy: flips;
     macro F1: changed predictions whose label or either prediction is in the
-    group), or for accuracy when the exact McNemar test on the flips gives
-    ``p >= 1 - ci``. Why 10: with ``n`` discordant pairs the exact McNemar test
+    group; top-1 agreement with the teacher: examples whose agreement with the
+    teacher's prediction changed), or for accuracy when the exact McNemar test
+    on the flips gives ``p >= 1 - ci``. Why 10: with ``n`` discordant pairs the exact McNemar test
     cannot reach p < 0.05 for ``n <= 5`` even when all go one way, and below
     about 10 one flipped prediction moves the p-value by a factor of 2 or more,
     so a percentile interval that excludes 0 is fragile. Metrics of
@@ -585,6 +594,9 @@ def compare(
     metrics_table = metrics_table[["model", *[c for c in metrics_table if c != "model"]]]
 
     pred = {m.name: predicted_classes(func, m.logits, m.name) for m in models}
+    teacher_pred = (
+        None if teacher_logits is None else predicted_classes(func, teacher_logits, "teacher")
+    )
     delta_tables, churn_rows = [], []
     if keep_deltas is None:
         # One memory budget for the whole comparison (all examples, and the
@@ -607,7 +619,7 @@ def compare(
         )  # fmt: skip
     }
     for m, table in zip(models[1:], resampled["full"].tables, strict=True):
-        flips = _flips(y, pred[ref.name], pred[m.name], class_tier)
+        flips = _flips(y, pred[ref.name], pred[m.name], class_tier, teacher_pred)
         for g, f in flips.items():
             churn_rows.append(
                 {
@@ -734,6 +746,13 @@ def _annotate(
             else:  # macro F1 and other count statistics: any changed prediction
                 fragile_count = f["n_changed_touching"]
                 fragile = fragile_count < min_discordant
+        elif f is not None and s.from_argmax and "agreement_changed" in f:
+            # Agreement with the teacher: examples whose agreement changed.
+            fragile_count = f["agreement_changed"]
+            fragile = fragile_count < min_discordant
+            if fragile and (lo > 0 or hi < 0):
+                caveat = f"rests on {fragile_count} changed agreement(s) with the teacher"
+        if f is not None and s.needs == "predictions":
             if fragile and (lo > 0 or hi < 0):
                 if fragile_count < min_discordant:
                     caveat = f"rests on {fragile_count} changed prediction(s)"

@@ -115,6 +115,10 @@ class MetricSpec:
     # argmax- and rank-based metrics do not.
     temperature_sensitive: bool = False
     description: str = ""
+    # A function of predicted classes alone although it needs the reference
+    # (agreement with the teacher's argmax): it moves only when a prediction
+    # changes, so a difference resting on few changed agreements is fragile.
+    from_argmax: bool = False
 
     @property
     def direction(self) -> str:
@@ -214,6 +218,7 @@ _DECLARATIONS = (
         "example_mean",
         _agreement,
         description="fraction of examples where argmax equals the reference's argmax",
+        from_argmax=True,
     ),
     MetricSpec(
         "churn",

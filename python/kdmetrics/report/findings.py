@@ -24,10 +24,9 @@ engine with the roles vanilla (reference) and distilled (variant):
 - **directional**: it excludes 0, but the metric counts predicted classes
   (accuracy, macro F1) and fewer than :data:`MIN_FLIPS` predictions changed
   in the group, or (accuracy) the exact McNemar test on the flips gives
-  ``p >= 1 - ci``. The interval is then read as a direction, not a size.
-  Top-1 agreement with the teacher also counts predicted classes; the engine
-  does not apply the rule to it (it needs the teacher), so the report applies
-  the same threshold to its agreement flips;
+  ``p >= 1 - ci``, or the metric is top-1 agreement with the teacher and
+  fewer than :data:`MIN_FLIPS` examples changed their agreement. The
+  interval is then read as a direction, not a size;
 - **inside the noise**: the interval contains 0. That is not "no effect":
   the data cannot tell the sign;
 - **undefined**: the interval is not finite.
@@ -199,10 +198,6 @@ def row_verdict(row: Any, flips: int) -> tuple[str, str]:
         return verdict, few if verdict == "directional" else ""
     if verdict == "directional":
         return verdict, str(getattr(row, "caveat", "") or "") or few
-    if verdict == "real" and row.metric == "teacher_agreement" and flips < MIN_FLIPS:
-        # The engine's rule skips metrics that need the teacher; agreement
-        # still changes only through changed predictions.
-        return "directional", f"only {flips} agreement flips, fewer than {MIN_FLIPS}"
     return verdict, ""
 
 
