@@ -250,13 +250,19 @@ def _check_block(block: object, n_cols: int, pass_no: int, i: int) -> np.ndarray
     return arr
 
 
+def _real_matrix(name: str, value: object, n_cols: int, width: str) -> np.ndarray:
+    """``value`` as a float64 (n_cols, width) matrix of real numbers."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "fiu" or a.dtype == np.bool_:
+        raise InvalidArgumentError(f"{_FUNC}: {name} must be real numbers, got dtype {a.dtype}")
+    a = a.astype(np.float64)
+    if a.ndim != 2 or a.shape[0] != n_cols:
+        raise ShapeError(f"{_FUNC}: {name} has shape {a.shape}, expected ({n_cols}, {width})")
+    return a
+
+
 def _check_probs(probs: object, n_cols: int) -> np.ndarray:
-    p = np.asarray(probs)
-    if p.dtype.kind not in "fiu" or p.dtype == np.bool_:
-        raise InvalidArgumentError(f"{_FUNC}: probs must be real numbers, got dtype {p.dtype}")
-    p = p.astype(np.float64)
-    if p.ndim != 2 or p.shape[0] != n_cols:
-        raise ShapeError(f"{_FUNC}: probs has shape {p.shape}, expected ({n_cols}, L)")
+    p = _real_matrix("probs", probs, n_cols, "L")
     bad = ~np.isnan(p) & ~((p >= 0.0) & (p <= 1.0))
     if bad.any():
         s, k = (int(v) for v in np.argwhere(bad)[0])
@@ -269,13 +275,7 @@ def _check_probs(probs: object, n_cols: int) -> np.ndarray:
 def _check_thresholds(thresholds: object, n_cols: int) -> np.ndarray:
     if thresholds is None:
         return np.empty((n_cols, 0))
-    t = np.asarray(thresholds)
-    if t.dtype.kind not in "fiu" or t.dtype == np.bool_:
-        raise InvalidArgumentError(f"{_FUNC}: thresholds must be real numbers, got dtype {t.dtype}")
-    t = t.astype(np.float64)
-    if t.ndim != 2 or t.shape[0] != n_cols:
-        raise ShapeError(f"{_FUNC}: thresholds has shape {t.shape}, expected ({n_cols}, T)")
-    return t
+    return _real_matrix("thresholds", thresholds, n_cols, "T")
 
 
 def _iterate(
