@@ -1,5 +1,6 @@
 //! The prepared problem: built once in O(N M), then resampled many times.
 
+use super::rng::PositionMap;
 use super::stat_binned::Binned;
 use super::stat_mean::Mean;
 use super::{ProblemInput, Statistic};
@@ -52,8 +53,8 @@ pub struct Problem {
     pub(super) wrong_by_pred: Vec<Csr>,
     /// Example -> sorted position (as u16 too when every position fits:
     /// half the cache footprint in the draw loop; empty otherwise).
-    pub(super) pos_of: Vec<u32>,
-    pub(super) pos_of16: Vec<u16>,
+    pub(super) pos_of: PositionMap<u32>,
+    pub(super) pos_of16: Option<PositionMap<u16>>,
     pub(super) ex_tier: Vec<u32>,
     /// Sorted positions `[lo, hi)` of each tier.
     pub(super) tier_range: Vec<(usize, usize)>,
@@ -254,11 +255,11 @@ impl Problem {
             wrong_by_label,
             wrong_by_pred,
             pos_of16: if n <= 1 << 16 {
-                pos_of.iter().map(|&q| q as u16).collect()
+                PositionMap::new(pos_of.iter().map(|&q| q as u16).collect())
             } else {
-                Vec::new()
+                None
             },
-            pos_of,
+            pos_of: PositionMap::new(pos_of).expect("a permutation of 0..n"),
             ex_tier,
             tier_range,
             stats,

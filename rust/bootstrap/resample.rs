@@ -245,10 +245,9 @@ impl Problem {
         out: &mut [f64],
     ) {
         s.counts.fill(C::default());
-        if self.pos_of16.is_empty() {
-            count_draws(seed, i, &self.pos_of, &mut s.counts);
-        } else {
-            count_draws(seed, i, &self.pos_of16, &mut s.counts);
+        match &self.pos_of16 {
+            Some(pos) => count_draws(seed, i, pos, &mut s.counts),
+            None => count_draws(seed, i, &self.pos_of, &mut s.counts),
         }
         self.finish(s, out);
     }

@@ -190,6 +190,29 @@ impl Position for u32 {
     }
 }
 
+/// A table of positions, each below the table's length: checked once, when
+/// built, so the draw loop can write through it unchecked.
+pub(super) struct PositionMap<P: Position> {
+    pos: Vec<P>,
+}
+
+impl<P: Position> PositionMap<P> {
+    /// None unless every position is below `pos.len()`.
+    pub(super) fn new(pos: Vec<P>) -> Option<Self> {
+        let n = pos.len();
+        pos.iter()
+            .all(|p| p.at() < n)
+            .then_some(PositionMap { pos })
+    }
+}
+
+impl<P: Position> std::ops::Deref for PositionMap<P> {
+    type Target = [P];
+    fn deref(&self) -> &[P] {
+        &self.pos
+    }
+}
+
 /// Draws the N = `pos_of.len()` indices of resample `i` (the stream of
 /// [`draws`]) and adds one to `counts[pos_of[index]]` for each: the draw
 /// counts, straight from the generator's registers (an index buffer's
@@ -199,14 +222,14 @@ impl Position for u32 {
 pub(super) fn count_draws<C: Count, P: Position>(
     seed: u64,
     i: u64,
-    pos_of: &[P],
+    pos_of: &PositionMap<P>,
     counts: &mut [C],
 ) {
     let len = pos_of.len();
     let n = len as u32;
-    assert!(counts.len() >= len && len > 0 && len as u64 <= u32::MAX as u64);
-    // One vectorised pass (a few hundred cycles) keeps the unchecked writes sound.
-    assert!(pos_of.iter().map(|p| p.at()).max().unwrap_or(0) < counts.len());
+    // With the map's own check (every position < len), the writes below
+    // stay inside `counts`.
+    assert!(counts.len() == len && len > 0 && len as u64 <= u32::MAX as u64);
     let mut rng = Xoshiro256ppX4::for_resample(seed, i);
     let threshold = n.wrapping_neg() % n;
     let mut done = 0;
@@ -216,7 +239,7 @@ pub(super) fn count_draws<C: Count, P: Position>(
         let (cp, pp) = (counts.as_mut_ptr(), pos_of.as_ptr());
         // SAFETY: the CPU supports AVX2 (checked just above); every index is
         // below n = pos_of.len() (Lemire's map lands in [0, n)), and every
-        // position is below counts.len() (asserted above).
+        // position is below n = counts.len() (`PositionMap`, and asserted above).
         done = unsafe {
             steps_avx2(
                 &mut rng,
@@ -429,12 +452,18 @@ mod tests {
         // with n = 3e9; at these n a rejection is a one-in-a-million event.)
         for &n in &[6430u32, 7, 1, 65535] {
             let mut counts = vec![0u16; n as usize];
-            let identity: Vec<u32> = (0..n).collect();
+            let identity = PositionMap::new((0..n).collect::<Vec<u32>>()).unwrap();
             count_draws(3, 9, &identity, &mut counts);
             let mut want = vec![0u16; n as usize];
             draws(3, 9, n, n as usize, |j| want[j] += 1);
             assert_eq!(counts, want);
         }
+    }
+
+    #[test]
+    fn a_position_map_refuses_positions_out_of_range() {
+        assert!(PositionMap::new(vec![0u16, 2, 1]).is_some());
+        assert!(PositionMap::new(vec![0u16, 3, 1]).is_none());
     }
 
     #[test]
