@@ -11,9 +11,9 @@
 //! The bootstrap knows statistic *kinds*, not metric names ([`Statistic`]);
 //! each kind lives in its own module (`stat_mean`, `stat_confusion`,
 //! `stat_binned`) with its preparation, accumulation, value and delete-one
-//! (jackknife) update. Confusion-derived statistics, and per-example means
-//! whose values are integers fixed by the example's (label, predictions) cell
-//! (accuracy, churn), only need how often each distinct cell was drawn.
+//! (jackknife) update. Confusion-derived statistics only read the draws of
+//! each class and of each model's wrong predictions; means whose values are
+//! small integers (accuracy, top-k, agreement, churn) are summed in integers.
 //!
 //! Resample values are written to their own slot in index order, so the
 //! result does not depend on the thread count, and a range
