@@ -32,9 +32,9 @@ pub(super) struct Layout<'a> {
 /// `s * M + model`. Examples are laid out sorted by (tier, label), so each
 /// tier and each class is a contiguous range: a resample counts how often
 /// each example was drawn straight into this order, and from there every
-/// sum is a contiguous sweep or a short gather. A model's
-/// confusion counts come from its wrong predictions alone (grouped by label
-/// and by prediction): `tp = support - fn`.
+/// sum is a contiguous sweep or a short gather. A model's confusion counts
+/// come from one pass over its wrong predictions (grouped by label, each
+/// with its prediction): `tp = support - fn`.
 pub struct Problem {
     pub(super) n: usize,
     pub(super) k: usize,
@@ -48,9 +48,10 @@ pub struct Problem {
     /// Class `c` is sorted positions `class_range[c].0 .. class_range[c].1`.
     pub(super) class_range: Vec<(u32, u32)>,
     /// Per model, its wrongly predicted examples grouped by label (CSR over
-    /// classes) and grouped by prediction.
+    /// classes).
     pub(super) wrong_by_label: Vec<Csr>,
-    pub(super) wrong_by_pred: Vec<Csr>,
+    /// Per model, the prediction of each item of `wrong_by_label`.
+    pub(super) wrong_pred: Vec<Vec<u32>>,
     /// Example -> sorted position (as u16 too when every position fits:
     /// half the cache footprint in the draw loop; empty otherwise).
     pub(super) pos_of: PositionMap<u32>,
@@ -178,13 +179,19 @@ impl Problem {
         let class_range = (0..k)
             .map(|c| (rank_start[rank_of[c]], rank_start[rank_of[c] + 1]))
             .collect();
-        let wrong_by_label = preds
+        let wrong_by_label: Vec<Csr> = preds
             .iter()
             .map(|p| Csr::group(&pos_of, k, |j| p[j] != labels[j], |j| labels[j] as usize))
             .collect();
-        let wrong_by_pred = preds
+        let wrong_pred = wrong_by_label
             .iter()
-            .map(|p| Csr::group(&pos_of, k, |j| p[j] != labels[j], |j| p[j] as usize))
+            .zip(&preds)
+            .map(|(w, p): (&Csr, &Vec<u32>)| {
+                w.items
+                    .iter()
+                    .map(|&q| p[order[q as usize] as usize])
+                    .collect()
+            })
             .collect();
         let mut tier_range = Vec::with_capacity(n_tiers);
         let mut lo = 0;
@@ -253,7 +260,7 @@ impl Problem {
             preds,
             class_range,
             wrong_by_label,
-            wrong_by_pred,
+            wrong_pred,
             pos_of16: if n <= 1 << 16 {
                 PositionMap::new(pos_of.iter().map(|&q| q as u16).collect())
             } else {

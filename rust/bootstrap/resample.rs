@@ -56,7 +56,7 @@ pub(super) struct Scratch<C: Count> {
     support: Vec<u32>,
     /// Per model: tp `[0, K)`, fn `[K, 2K)`, fp `[2K, 3K)`.
     pub(super) confusion: Vec<Vec<i64>>,
-    /// Running sum over one model's wrong examples.
+    /// Running sum over one model's wrong predictions.
     wrong_run: Vec<u32>,
     /// Per-tier accumulators, one block of `tier_slots` per tier.
     tier_acc: Vec<f64>,
@@ -125,28 +125,36 @@ impl Problem {
         }
     }
 
-    /// Draws of each class's examples among `list` (grouped by class), into
-    /// `out[c]`: the counts gathered into a running sum, then a difference
-    /// per class (no branch per class).
+    /// A model's false negatives and false positives per class, in one pass
+    /// over its wrong predictions (grouped by label, each with its
+    /// prediction): the counts go into a running sum (a class's false
+    /// negatives are a difference of two entries: no branch per class) and
+    /// onto their predicted class's false positives.
     #[inline(always)]
-    fn class_sums<C: Count>(
+    fn wrong_sums<C: Count>(
         counts: &[C],
         list: &super::problem::Csr,
+        pred: &[u32],
         run: &mut [u32],
-        out: &mut [i64],
+        fn_: &mut [i64],
+        fp: &mut [i64],
     ) {
         let items = &list.items[..];
-        assert!(run.len() > items.len());
+        assert!(run.len() > items.len() && pred.len() == items.len());
+        fp.fill(0);
         let mut total = 0u32;
-        for (i, &j) in items.iter().enumerate() {
+        for (i, (&q, &p)) in items.iter().zip(pred).enumerate() {
             // SAFETY: i + 1 <= items.len() < run.len(); every listed position
-            // is below n = counts.len() (checked by the caller).
+            // is below n = counts.len() (checked by the caller); every
+            // prediction is a class below k = fp.len() (checked in `new`).
             unsafe {
-                total += counts.get_unchecked(j as usize).get();
+                let c = counts.get_unchecked(q as usize).get();
+                total += c;
                 *run.get_unchecked_mut(i + 1) = total;
+                *fp.get_unchecked_mut(p as usize) += c as i64;
             }
         }
-        for (c, o) in out.iter_mut().enumerate() {
+        for (c, o) in fn_.iter_mut().enumerate() {
             *o = (run[list.start[c + 1] as usize] - run[list.start[c] as usize]) as i64;
         }
     }
@@ -186,8 +194,14 @@ impl Problem {
                 let conf = &mut s.confusion[m];
                 let (tp, rest) = conf.split_at_mut(k);
                 let (fn_, fp) = rest.split_at_mut(k);
-                Self::class_sums(&s.counts, &self.wrong_by_label[m], &mut s.wrong_run, fn_);
-                Self::class_sums(&s.counts, &self.wrong_by_pred[m], &mut s.wrong_run, fp);
+                Self::wrong_sums(
+                    &s.counts,
+                    &self.wrong_by_label[m],
+                    &self.wrong_pred[m],
+                    &mut s.wrong_run,
+                    fn_,
+                    fp,
+                );
                 for c in 0..k {
                     tp[c] = s.support[c] as i64 - fn_[c];
                 }
