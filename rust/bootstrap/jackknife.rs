@@ -29,7 +29,7 @@ impl Problem {
                     for (j, th) in theta.iter_mut().enumerate() {
                         *th = self.jack_value(&s, si, g, m, j, full[m]) - reference[j];
                     }
-                    accel[(si * self.n_groups + g) * mv + m - 1] = acceleration(&theta, None);
+                    accel[(si * self.n_groups + g) * mv + m - 1] = acceleration(&theta);
                 }
             }
         }
@@ -66,20 +66,13 @@ impl Problem {
 
 /// `sum d^3 / (6 (sum d^2)^1.5)`, `d = mean - theta_j` (Efron & Tibshirani
 /// eq. 14.15, as scipy.stats.bootstrap computes it).
-pub(super) fn acceleration(theta: &[f64], weight: Option<&[f64]>) -> f64 {
-    let w = |i: usize| weight.map_or(1.0, |w| w[i]);
-    let total: f64 = (0..theta.len()).map(w).sum();
-    let mean = theta
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| w(i) * x)
-        .sum::<f64>()
-        / total;
+pub(super) fn acceleration(theta: &[f64]) -> f64 {
+    let mean = theta.iter().sum::<f64>() / theta.len() as f64;
     let (mut s2, mut s3) = (0.0, 0.0);
-    for (i, &x) in theta.iter().enumerate() {
+    for &x in theta {
         let d = mean - x;
-        s2 += w(i) * d * d;
-        s3 += w(i) * d * d * d;
+        s2 += d * d;
+        s3 += d * d * d;
     }
     // Relative to the spread of theta, s2 == 0 (up to rounding) means every
     // leave-one-out value is the same: no acceleration can be estimated.

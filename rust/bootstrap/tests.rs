@@ -133,7 +133,7 @@ fn jackknife_matches_recomputation() {
             }
         }
         for st in 0..ns {
-            let slow = acceleration(&thetas[st], None);
+            let slow = acceleration(&thetas[st]);
             assert!(
                 (fast[st] - slow).abs() <= 1e-9 * slow.abs().max(1e-3),
                 "stat {st}: {} vs {slow}",
