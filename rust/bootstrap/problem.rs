@@ -2,7 +2,7 @@
 
 use super::rng::PositionMap;
 use super::stat_binned::Binned;
-use super::stat_mean::Mean;
+use super::stat_mean::{Mean, RealSweep};
 use super::{ProblemInput, Statistic};
 use crate::error::{check_labels, check_len, KernelError};
 
@@ -63,8 +63,8 @@ pub struct Problem {
     /// Accumulator slots of one tier; all tiers lie one after another.
     pub(super) tier_slots: usize,
     pub(super) has_f1: bool,
-    /// Some mean needs the counts as float64.
-    pub(super) float_counts: bool,
+    /// Every real-valued mean series, swept together.
+    pub(super) real: RealSweep,
 }
 
 /// Sorted positions of examples grouped by class: class `c` holds
@@ -245,10 +245,15 @@ impl Problem {
             stats.push(stat);
         }
         let has_f1 = stats.iter().any(|s| matches!(s, Stat::MacroF1));
-        let float_counts = stats.iter().any(|s| match s {
-            Stat::Mean(mean) => mean.needs_float_counts(),
-            _ => false,
-        });
+        let series: Vec<(usize, &[f64])> = stats
+            .iter()
+            .filter_map(|s| match s {
+                Stat::Mean(mean) => Some(mean.real_series()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let real = RealSweep::new(n, &series);
         Ok(Problem {
             n,
             k,
@@ -272,7 +277,7 @@ impl Problem {
             stats,
             tier_slots,
             has_f1,
-            float_counts,
+            real,
         })
     }
 

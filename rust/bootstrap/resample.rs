@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use super::problem::{Problem, Stat};
 use super::rng::count_draws;
 use super::stat_confusion;
+use super::stat_mean::{Lane, BATCH};
 use crate::error::KernelError;
 
 /// A draw count: u16 when no count can exceed 65535 (half the cache
@@ -14,6 +15,8 @@ pub(super) trait Count: Copy + Default {
     fn get(self) -> u32;
     fn as_f64(self) -> f64;
     fn bump(&mut self);
+    /// The counts as u16, when they are.
+    fn as_u16(c: &[Self]) -> Option<&[u16]>;
 }
 
 impl Count for u16 {
@@ -28,6 +31,10 @@ impl Count for u16 {
     #[inline(always)]
     fn bump(&mut self) {
         *self += 1;
+    }
+    #[inline(always)]
+    fn as_u16(c: &[Self]) -> Option<&[u16]> {
+        Some(c)
     }
 }
 
@@ -44,14 +51,16 @@ impl Count for u32 {
     fn bump(&mut self) {
         *self += 1;
     }
+    #[inline(always)]
+    fn as_u16(_: &[Self]) -> Option<&[u16]> {
+        None
+    }
 }
 
 /// Scratch space of one worker.
 pub(super) struct Scratch<C: Count> {
     /// Draws per example, in sorted order.
     pub(super) counts: Vec<C>,
-    /// The counts as float64 (when some mean has real values).
-    wf: Vec<f64>,
     /// Draws of each class's examples.
     support: Vec<u32>,
     /// Per model: tp `[0, K)`, fn `[K, 2K)`, fp `[2K, 3K)`.
@@ -79,7 +88,6 @@ impl Problem {
         let per_model = |len: usize| vec![vec![0.0; len]; self.m];
         Scratch {
             counts: vec![C::default(); self.n],
-            wf: vec![0.0; if self.float_counts { self.n } else { 0 }],
             support: vec![0; self.k],
             confusion: vec![vec![0; 3 * self.k]; self.m],
             wrong_run: vec![
@@ -108,15 +116,9 @@ impl Problem {
         }
     }
 
-    /// Draws of each class: a contiguous sum per class (vectorised); and the
-    /// counts as float64 once, for every mean with real values.
+    /// Draws of each class: a contiguous sum per class (vectorised).
     #[inline(always)]
     pub(super) fn gather<C: Count>(&self, s: &mut Scratch<C>) {
-        if self.float_counts {
-            for (f, c) in s.wf.iter_mut().zip(&s.counts) {
-                *f = c.as_f64();
-            }
-        }
         for (sup, &(lo, hi)) in s.support.iter_mut().zip(&self.class_range) {
             *sup = s.counts[lo as usize..hi as usize]
                 .iter()
@@ -159,12 +161,24 @@ impl Problem {
         }
     }
 
-    /// Per-tier sums of the per-example statistics.
+    /// Per-tier sums of the real-valued means for up to [`BATCH`] resamples
+    /// at once (each block of values is read once for all of them).
     #[inline(always)]
-    pub(super) fn sweep<C: Count>(&self, s: &mut Scratch<C>) {
+    fn sweep_real<C: Count, const B: usize>(&self, s: &mut [Scratch<C>; B]) {
+        let mut lanes = s.each_mut().map(|x| Lane {
+            counts: &x.counts[..],
+            acc: &mut x.tier_acc[..],
+        });
+        self.real
+            .sweep(&self.tier_range, self.tier_slots, &mut lanes);
+    }
+
+    /// Per-tier sums of the other per-example statistics.
+    #[inline(always)]
+    fn sweep_rest<C: Count>(&self, s: &mut Scratch<C>) {
         for stat in &self.stats {
             match stat {
-                Stat::Mean(mean) => mean.sweep(self, &s.counts, &s.wf, &mut s.tier_acc),
+                Stat::Mean(mean) => mean.sweep(self, &s.counts, &mut s.tier_acc),
                 Stat::Binned(b) => b.sweep(self, &s.counts, &mut s.tier_acc),
                 _ => {}
             }
@@ -236,8 +250,15 @@ impl Problem {
     /// NaN where a group is empty or no class of the set is defined.
     #[inline(always)]
     pub(super) fn finish<C: Count>(&self, s: &mut Scratch<C>, out: &mut [f64]) {
+        self.sweep_real(std::array::from_mut(s));
+        self.finish_after_real(s, out);
+    }
+
+    /// [`Problem::finish`] once the real-valued means are swept.
+    #[inline(always)]
+    fn finish_after_real<C: Count>(&self, s: &mut Scratch<C>, out: &mut [f64]) {
         self.gather(s);
-        self.sweep(s);
+        self.sweep_rest(s);
         self.totals(s);
         for si in 0..self.stats.len() {
             for g in 0..self.n_groups {
@@ -249,21 +270,14 @@ impl Problem {
         }
     }
 
-    /// Values of every model for resample `i` under `seed`.
+    /// The draw counts of resample `i` under `seed` into `s.counts`.
     #[inline(always)]
-    pub(super) fn resample<C: Count>(
-        &self,
-        seed: u64,
-        i: u64,
-        s: &mut Scratch<C>,
-        out: &mut [f64],
-    ) {
+    pub(super) fn draw<C: Count>(&self, seed: u64, i: u64, s: &mut Scratch<C>) {
         s.counts.fill(C::default());
         match &self.pos_of16 {
             Some(pos) => count_draws(seed, i, pos, &mut s.counts),
             None => count_draws(seed, i, &self.pos_of, &mut s.counts),
         }
-        self.finish(s, out);
     }
 
     /// Values of every model on the full data (every example once),
@@ -337,25 +351,46 @@ impl Problem {
         Ok(out)
     }
 
-    /// Fills `chunk` with the deltas of resamples `first, first + 1, ...`.
+    /// Fills `chunk` with the deltas of resamples `first, first + 1, ...`,
+    /// [`BATCH`] resamples at a time.
     #[inline(always)]
     fn rows<C: Count>(&self, seed: u64, first: u64, chunk: &mut [f64]) {
         let (nd, m) = (self.n_deltas(), self.m);
-        let mut s = self.scratch::<C>();
+        let mut s: [Scratch<C>; BATCH] = std::array::from_fn(|_| self.scratch::<C>());
         let mut v = vec![0.0; m * self.n_stats()];
+        let deltas = |v: &[f64], row: &mut [f64]| {
+            for (st, vals) in v.chunks_exact(m).enumerate() {
+                for (mi, &x) in vals[1..].iter().enumerate() {
+                    row[st * (m - 1) + mi] = x - vals[0];
+                }
+            }
+        };
         // Compiled for AVX2 + FMA where the CPU has them: the sweeps
-        // vectorise. No fused multiply-add is formed (Rust never contracts
-        // `a * b + c`), so every CPU gives the same bits.
+        // vectorise. Rust never contracts `a * b + c` on its own and
+        // `mul_add` is always fused, so every CPU gives the same bits.
         crate::softmax::with_best_simd(
             #[inline(always)]
             || {
-                for (r, row) in chunk.chunks_mut(nd).enumerate() {
-                    self.resample(seed, first + r as u64, &mut s, &mut v);
-                    for (st, vals) in v.chunks_exact(m).enumerate() {
-                        for (mi, &x) in vals[1..].iter().enumerate() {
-                            row[st * (m - 1) + mi] = x - vals[0];
+                let mut batches = chunk.chunks_mut(BATCH * nd);
+                let mut i = first;
+                for batch in batches.by_ref() {
+                    if batch.len() == BATCH * nd {
+                        for (b, x) in s.iter_mut().enumerate() {
+                            self.draw(seed, i + b as u64, x);
+                        }
+                        self.sweep_real(&mut s);
+                        for (x, row) in s.iter_mut().zip(batch.chunks_mut(nd)) {
+                            self.finish_after_real(x, &mut v);
+                            deltas(&v, row);
+                        }
+                    } else {
+                        for (r, row) in batch.chunks_mut(nd).enumerate() {
+                            self.draw(seed, i + r as u64, &mut s[0]);
+                            self.finish(&mut s[0], &mut v);
+                            deltas(&v, row);
                         }
                     }
+                    i += BATCH as u64;
                 }
             },
         )

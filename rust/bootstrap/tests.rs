@@ -89,7 +89,8 @@ fn resample_equals_eval_of_its_indices() {
     let mut s = p.scratch::<u32>();
     let mut v = vec![0.0; 2 * p.n_stats()];
     let idx: Vec<usize> = resample_indices(400, 5, 3, 400).unwrap();
-    p.resample(5, 3, &mut s, &mut v);
+    p.draw(5, 3, &mut s);
+    p.finish(&mut s, &mut v);
     assert_eq!(p.eval_indices(&[idx]).unwrap(), v);
 }
 
