@@ -22,6 +22,7 @@ mod fastmath;
 mod groups;
 mod logit;
 mod order_stats;
+mod ranking;
 mod softmax;
 mod temperature;
 
@@ -36,5 +37,6 @@ pub use error::KernelError;
 pub use groups::group_sums;
 pub use logit::Logit;
 pub use order_stats::order_statistics;
+pub use ranking::top_k_hits;
 pub use softmax::{example_stats, predict, ExampleStats, Input};
 pub use temperature::{nll_curve, NllCurve};

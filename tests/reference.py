@@ -90,15 +90,18 @@ def kl(p_logits, q_logits, temperature=1.0) -> np.ndarray:
 
 
 def js(p_logits, q_logits, temperature=1.0) -> np.ndarray:
-    p = softmax(p_logits, temperature)
-    q = softmax(q_logits, temperature)
-    m = 0.5 * (p + q)
+    """In log space: log m = logaddexp(log p, log q) - log 2 stays finite
+    where p or q is subnormal (0.5 * (p + q) would underflow to 0 there)."""
+    lp = log_softmax(p_logits, temperature)
+    lq = log_softmax(q_logits, temperature)
+    lm = np.logaddexp(lp, lq) - np.log(2.0)
 
-    def kl_to_m(a):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(a > 0, a * (np.log(a) - np.log(m)), 0.0).sum(axis=1)
+    def kl_to_m(la):
+        a = np.exp(la)
+        with np.errstate(invalid="ignore"):
+            return np.where(a > 0, a * (la - lm), 0.0).sum(axis=1)
 
-    return 0.5 * kl_to_m(p) + 0.5 * kl_to_m(q)
+    return 0.5 * kl_to_m(lp) + 0.5 * kl_to_m(lq)
 
 
 def top_k_accuracy(labels, logits, k) -> float:

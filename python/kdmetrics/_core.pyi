@@ -21,6 +21,7 @@ __all__ = [
     "ResampleProblem",
     "order_statistics",
     "predict",
+    "top_k_hits",
     "set_num_threads",
 ]
 
@@ -39,6 +40,12 @@ def example_stats(
     npt.NDArray[np.float64] | None,
 ]: ...
 def predict(logits: npt.NDArray[np.floating], name: str = "logits") -> npt.NDArray[np.int64]: ...
+def top_k_hits(
+    logits: npt.NDArray[np.floating],
+    labels: npt.NDArray[np.int64],
+    k: int,
+    name: str = "logits",
+) -> npt.NDArray[np.float64]: ...
 def divergences(
     p_logits: npt.NDArray[np.floating],
     q_logits: npt.NDArray[np.floating],

@@ -87,6 +87,13 @@ def predict(func: str, logits: np.ndarray, name: str = "logits") -> np.ndarray:
         return _core.predict(logits, name)
 
 
+def top_k_hits(
+    func: str, logits: np.ndarray, labels: np.ndarray, k: int, name: str = "logits"
+) -> np.ndarray:
+    with named(func):
+        return _core.top_k_hits(logits, labels, k, name)
+
+
 def divergences(
     func: str,
     p_logits: np.ndarray,

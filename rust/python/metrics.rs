@@ -11,6 +11,7 @@ use crate::divergence::{divergences, Divergences};
 use crate::groups::group_sums;
 use crate::logit::Logit;
 use crate::order_stats::order_statistics;
+use crate::ranking::top_k_hits;
 use crate::softmax::{example_stats, predict, Input};
 use crate::temperature::nll_curve;
 
@@ -87,6 +88,34 @@ fn predict_py<'py>(py: Python<'py>, logits: Scores<'py>, name: &str) -> PyResult
         }
     }?;
     Ok(p.into_pyarray(py))
+}
+
+/// 1.0 where the label is among the row's `k` top classes (argmax tie rule).
+#[pyfunction]
+#[pyo3(name = "top_k_hits", signature = (logits, labels, k, name="logits"))]
+fn top_k_hits_py<'py>(
+    py: Python<'py>,
+    logits: Scores<'py>,
+    labels: PyReadonlyArray1<'py, i64>,
+    k: usize,
+    name: &str,
+) -> PyResult<F64Array<'py>> {
+    let y = labels.as_slice()?;
+    let h = match &logits {
+        Scores::F32(a) => {
+            let v = a.as_array();
+            run(py, || top_k_hits(v, y, k, name))
+        }
+        Scores::F16(a) => {
+            let v = a.as_array();
+            run(py, || top_k_hits(v, y, k, name))
+        }
+        Scores::F64(a) => {
+            let v = a.as_array();
+            run(py, || top_k_hits(v, y, k, name))
+        }
+    }?;
+    Ok(h.into_pyarray(py))
 }
 
 /// How the two arrays of [`divergences_py`] are read.
@@ -273,6 +302,7 @@ fn group_sums_py<'py>(
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(example_stats_py, m)?)?;
     m.add_function(wrap_pyfunction!(predict_py, m)?)?;
+    m.add_function(wrap_pyfunction!(top_k_hits_py, m)?)?;
     m.add_function(wrap_pyfunction!(divergences_py, m)?)?;
     m.add_function(wrap_pyfunction!(nll_curve_py, m)?)?;
     m.add_function(wrap_pyfunction!(confusion_counts_py, m)?)?;
