@@ -81,6 +81,19 @@ def km_f1_tiers(y, z, tiers):
     return [np.nanmean(f1)] + [np.nanmean(f1[tiers == t]) for t in range(3)]
 
 
+def np_top5(y, z, k=5):
+    """Rank of the label with the argmax tie rule, by comparisons (no sort)."""
+    z = as32(z)
+    zt = z[np.arange(len(y)), y][:, None]
+    higher = np.count_nonzero(z > zt, axis=1)
+    tied_before = np.count_nonzero((z == zt) & (np.arange(z.shape[1]) < y[:, None]), axis=1)
+    return float(np.mean(higher + tied_before < k))
+
+
+def km_top5(y, z):
+    return km.top_k_accuracy(y, z, k=5)
+
+
 def best_time(fn, data, repeats):
     fn(*data)  # warm-up
     times = []
@@ -108,6 +121,7 @@ def main() -> None:
                 ("brier", np_brier, km.brier, (y, s)),
                 ("js", np_js, km.js_divergence, (t, s)),
                 ("f1+tiers", np_f1_tiers, km_f1_tiers, (y, s, tiers)),
+                ("top-5", np_top5, km_top5, (y, s)),
             ]
             for name, ref_fn, our_fn, data in cases:
                 np.testing.assert_allclose(our_fn(*data), ref_fn(*data), rtol=2e-4, atol=2e-5)

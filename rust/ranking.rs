@@ -62,8 +62,14 @@ mod tests {
         // Row 2: label 0 ties class 2 (higher index, ranks after): rank 0.
         let z = array![[1.0f32, 5.0, 3.0], [2.0, 2.0, 0.0], [4.0, 1.0, 4.0]];
         let y = [2i64, 1, 0];
-        assert_eq!(top_k_hits(z.view(), &y, 1, "z").unwrap(), vec![0.0, 0.0, 1.0]);
-        assert_eq!(top_k_hits(z.view(), &y, 2, "z").unwrap(), vec![1.0, 1.0, 1.0]);
+        assert_eq!(
+            top_k_hits(z.view(), &y, 1, "z").unwrap(),
+            vec![0.0, 0.0, 1.0]
+        );
+        assert_eq!(
+            top_k_hits(z.view(), &y, 2, "z").unwrap(),
+            vec![1.0, 1.0, 1.0]
+        );
     }
 
     #[test]
