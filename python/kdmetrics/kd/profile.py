@@ -115,31 +115,18 @@ def _call(model: torch.nn.Module, x: Any) -> Any:
     return model(*x) if isinstance(x, (tuple, list)) else model(x)
 
 
-def _rss_kib(field_name: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    raise OSError(f"no {field_name} in /proc/self/status")
-
-
 def _cpu_peak(model: torch.nn.Module, x: Any) -> tuple[float, str]:
-    """Peak resident-set growth of one forward pass (Linux): resets the
-    high-water mark, runs, reads VmHWM - VmRSS before. Process-wide, so other
-    threads' allocations count too; tracemalloc would miss PyTorch's own
-    allocator, so it is not used."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset VmHWM to the current RSS
-        before = _rss_kib("VmRSS")
-        with torch.inference_mode():
-            _call(model, x)
-        peak = _rss_kib("VmHWM")
-        if peak <= before:  # the allocator reused memory it held: nothing to measure
-            return float("nan"), "rss_hwm_delta: no measurable growth (NaN)"
-        return (peak - before) * 1024 / MB, "rss_hwm_delta (process RSS high-water mark)"
-    except OSError:
-        return float("nan"), "unavailable (needs Linux /proc/self/clear_refs)"
+    """Peak bytes of tensor storages alive at once during one forward pass
+    (:mod:`kdmetrics.kd.tensor_memory`): the CPU counterpart of CUDA's
+    allocated-memory peak, exact and repeatable."""
+    from kdmetrics.kd.tensor_memory import peak_tensor_bytes
+
+    with torch.inference_mode():
+        peak = peak_tensor_bytes(lambda: _call(model, x))
+    return peak / MB, (
+        "tensor storages alive at once during the pass (counted per operator; "
+        "not memory an operator frees before returning, nor allocator overhead)"
+    )
 
 
 def _cuda_peak(model: torch.nn.Module, x: Any, device: torch.device) -> tuple[float, str]:
@@ -207,11 +194,9 @@ def profile_model(
     ``timings`` (latency per example and throughput per batch size: median and
     interquartile range), ``peak_mem_mb`` per device (CUDA:
     ``torch.cuda.max_memory_allocated`` above what was allocated before the
-    pass; CPU: growth of the process's resident-set high-water mark during one
-    pass, process-wide and coarse, page-granular; NaN when the pass needed no
-    new pages, as for small models whose memory the allocator reuses). Run on
-    an idle machine:
-    timings on a shared one are noisy.
+    pass; CPU: the bytes of tensor storages alive at once during one pass,
+    counted operator by operator, the same quantity without an allocator's
+    count). Run on an idle machine: timings on a shared one are noisy.
     """
     func = "profile_model"
     if not isinstance(model, torch.nn.Module):
