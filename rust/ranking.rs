@@ -3,8 +3,8 @@
 use ndarray::ArrayView2;
 
 use crate::error::{check_labels, check_len, KernelError};
-use crate::logit::{load_row, Logit, Work};
-use crate::softmax::{check_logits_shape, par_rows};
+use crate::logit::{load_row, Logit};
+use crate::softmax::{check_finite_row, check_logits_shape, par_rows};
 
 /// Per row, 1.0 when the label ranks below `k`, else 0.0. The label's rank
 /// follows the argmax tie rule (ties go to the lower class index): the number
@@ -30,15 +30,7 @@ pub fn top_k_hits<T: Logit>(
         #[inline(always)]
         |i, buf| {
             let x = load_row(logits.row(i), buf);
-            let finite = x.iter().fold(true, |ok, v| ok & v.is_finite());
-            if !finite {
-                let col = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
-                return Err(KernelError::NonFinite {
-                    what: name.to_string(),
-                    row: i,
-                    col,
-                });
-            }
+            check_finite_row(x, name, i)?;
             let y = labels[i] as usize;
             let t = x[y];
             // Counted without branches, so the loops vectorise.

@@ -53,6 +53,26 @@ fn all_finite<W: Work>(x: &[W]) -> bool {
     x.iter().fold(true, |ok, v| ok & v.is_finite())
 }
 
+/// The error for row `row` of `what`, naming its first NaN or infinite value.
+#[cold]
+fn non_finite<W: Work>(x: &[W], what: &str, row: usize) -> KernelError {
+    KernelError::NonFinite {
+        what: what.to_string(),
+        row,
+        col: x.iter().position(|v| !v.is_finite()).unwrap_or(0),
+    }
+}
+
+/// Refuses a row holding a NaN or an infinite value, naming where.
+#[inline(always)]
+pub fn check_finite_row<W: Work>(x: &[W], what: &str, row: usize) -> Result<(), KernelError> {
+    if all_finite(x) {
+        Ok(())
+    } else {
+        Err(non_finite(x, what, row))
+    }
+}
+
 /// The max and the first index holding it (NumPy's tie rule). Two passes
 /// that vectorise: a lane-wise max, then a blockwise search for its first
 /// occurrence. Finite input, so `>` is a total order.
@@ -136,12 +156,7 @@ pub fn prepare_row<'a, T: Logit>(
         }
     };
     if !ok {
-        let col = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
-        return Err(KernelError::NonFinite {
-            what: what.to_string(),
-            row: i,
-            col,
-        });
+        return Err(non_finite(x, what, i));
     }
     // Shift and scale in the work type, exp in float32: one vectorised pass.
     let inv_t_w = T::Work::from_f64(inv_t);
@@ -327,14 +342,7 @@ pub fn predict<T: Logit>(logits: ArrayView2<'_, T>, name: &str) -> Result<Vec<i6
         #[inline(always)]
         |i, buf| {
             let x = load_row(logits.row(i), buf);
-            if !all_finite(x) {
-                let col = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
-                return Err(KernelError::NonFinite {
-                    what: name.to_string(),
-                    row: i,
-                    col,
-                });
-            }
+            check_finite_row(x, name, i)?;
             Ok(max_and_argmax(x).1 as i64)
         },
     )
