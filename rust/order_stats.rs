@@ -46,7 +46,7 @@ pub fn order_statistics(
             let mut out = Vec::with_capacity(group.len());
             // Each selection leaves smaller values before the rank and
             // larger after, so the next (larger) rank is searched above it.
-            let mut lo = 0;
+            let (mut lo, mut selected) = (0, false);
             for &i in group.iter() {
                 let r = ranks[i];
                 if r < 0 || r as usize >= col.len() {
@@ -54,9 +54,18 @@ pub fn order_statistics(
                     continue;
                 }
                 let r = r as usize;
-                if r >= lo {
+                if selected && r == lo + 1 {
+                    // The rank just above a selected one (a quantile's second
+                    // neighbour): the least value above it, by one scan.
+                    let m = (r..col.len())
+                        .min_by(|&a, &b| col[a].total_cmp(&col[b]))
+                        .unwrap_or(r);
+                    col.swap(r, m);
+                    lo = r;
+                } else if r >= lo {
                     col[lo..].select_nth_unstable_by(r - lo, f64::total_cmp);
                     lo = r;
+                    selected = true;
                 }
                 out.push((i, col[r]));
             }
@@ -119,5 +128,39 @@ mod tests {
         }
         assert!(order_statistics(&v, 7, 3, &[3], &[0]).is_err());
         assert!(order_statistics(&v, 6, 3, &[0], &[0]).is_err());
+    }
+
+    #[test]
+    fn neighbouring_ranks_match_sorting() {
+        // One column with ties and signed zeros; every quantile's pair of
+        // neighbours (r, r + 1), and runs of consecutive ranks.
+        let mut state = 7u64;
+        let v: Vec<f64> = (0..257)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                match state >> 61 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => f64::NAN,
+                    _ => ((state >> 33) % 17) as f64 - 8.0,
+                }
+            })
+            .collect();
+        let mut sorted: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len() as i64;
+        for ranks in [
+            vec![0, 1, 5, 6, n / 2, n / 2 + 1, n - 2, n - 1],
+            (0..n).collect::<Vec<i64>>(),
+            vec![3, 4, 4, 5, 9, 10, 11],
+        ] {
+            let cols = vec![0i64; ranks.len()];
+            let got = order_statistics(&v, v.len(), 1, &cols, &ranks).unwrap();
+            for (g, &r) in got.iter().zip(&ranks) {
+                assert_eq!(g.to_bits(), sorted[r as usize].to_bits(), "rank {r}");
+            }
+        }
     }
 }
