@@ -17,6 +17,8 @@ pub(super) trait Count: Copy + Default {
     fn bump(&mut self);
     /// The counts as u16, when they are.
     fn as_u16(c: &[Self]) -> Option<&[u16]>;
+    /// The counts as u32, when they are.
+    fn as_u32(c: &[Self]) -> Option<&[u32]>;
 }
 
 impl Count for u16 {
@@ -36,6 +38,10 @@ impl Count for u16 {
     fn as_u16(c: &[Self]) -> Option<&[u16]> {
         Some(c)
     }
+    #[inline(always)]
+    fn as_u32(_: &[Self]) -> Option<&[u32]> {
+        None
+    }
 }
 
 impl Count for u32 {
@@ -54,6 +60,10 @@ impl Count for u32 {
     #[inline(always)]
     fn as_u16(_: &[Self]) -> Option<&[u16]> {
         None
+    }
+    #[inline(always)]
+    fn as_u32(c: &[Self]) -> Option<&[u32]> {
+        Some(c)
     }
 }
 

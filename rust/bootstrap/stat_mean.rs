@@ -275,12 +275,20 @@ fn whole_blocks<const G: usize, const B: usize, C: Count>(
         assert!(cb.len() % LANES == 0 && v.len() == cb.len() * G);
     }
     #[cfg(target_arch = "x86_64")]
-    if crate::fastmath::has_avx2_fma() && B > 0 && C::as_u16(c[0]).is_some() {
-        // Every count slice has the same type: all are u16.
-        let c16: [&[u16]; B] = std::array::from_fn(|b| C::as_u16(c[b]).unwrap_or(&[]));
-        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-        unsafe { whole_blocks_avx2(c16, v, a) };
-        return;
+    if crate::fastmath::has_avx2_fma() && B > 0 {
+        // Every count slice has the same type.
+        if C::as_u16(c[0]).is_some() {
+            let c16: [&[u16]; B] = std::array::from_fn(|b| C::as_u16(c[b]).unwrap_or(&[]));
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+            unsafe { whole_blocks_avx2(c16, v, a) };
+            return;
+        }
+        if C::as_u32(c[0]).is_some() {
+            let c32: [&[u32]; B] = std::array::from_fn(|b| C::as_u32(c[b]).unwrap_or(&[]));
+            // SAFETY: as above.
+            unsafe { whole_blocks_avx2(c32, v, a) };
+            return;
+        }
     }
     for (blk, v) in v.chunks_exact(G * LANES).enumerate() {
         for (cb, ab) in c.iter().zip(a.iter_mut()) {
@@ -302,8 +310,8 @@ fn whole_blocks<const G: usize, const B: usize, C: Count>(
 /// order, so the same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn whole_blocks_avx2<const G: usize, const B: usize>(
-    c: [&[u16]; B],
+unsafe fn whole_blocks_avx2<const G: usize, const B: usize, W: Widen8>(
+    c: [&[W]; B],
     v: &[f64],
     a: &mut [[[f64; LANES]; G]; B],
 ) {
@@ -328,10 +336,7 @@ unsafe fn whole_blocks_avx2<const G: usize, const B: usize>(
             vh[s] = _mm256_loadu_pd(v.as_ptr().add(s * LANES + 4));
         }
         for b in 0..B {
-            let p = c[b].as_ptr().add(blk * LANES) as *const __m128i;
-            let c32 = _mm256_cvtepu16_epi32(_mm_loadu_si128(p));
-            let w_lo = _mm256_cvtepi32_pd(_mm256_castsi256_si128(c32));
-            let w_hi = _mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(c32));
+            let (w_lo, w_hi) = W::widen8(c[b].as_ptr().add(blk * LANES));
             for s in 0..G {
                 lo[b][s] = _mm256_fmadd_pd(w_lo, vl[s], lo[b][s]);
                 hi[b][s] = _mm256_fmadd_pd(w_hi, vh[s], hi[b][s]);
@@ -343,6 +348,46 @@ unsafe fn whole_blocks_avx2<const G: usize, const B: usize>(
             _mm256_storeu_pd(a[b][s].as_mut_ptr(), lo[b][s]);
             _mm256_storeu_pd(a[b][s].as_mut_ptr().add(4), hi[b][s]);
         }
+    }
+}
+
+/// Eight counts as two vectors of four float64, exactly.
+#[cfg(target_arch = "x86_64")]
+trait Widen8: Copy {
+    /// Reads `p[0..8]`. Safety: the eight reads must be in bounds, and the
+    /// CPU must support AVX2 (inlined into an AVX2 function).
+    unsafe fn widen8(p: *const Self) -> (std::arch::x86_64::__m256d, std::arch::x86_64::__m256d);
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Widen8 for u16 {
+    #[inline(always)]
+    unsafe fn widen8(p: *const Self) -> (std::arch::x86_64::__m256d, std::arch::x86_64::__m256d) {
+        use std::arch::x86_64::*;
+        let c32 = _mm256_cvtepu16_epi32(_mm_loadu_si128(p as *const __m128i));
+        (
+            _mm256_cvtepi32_pd(_mm256_castsi256_si128(c32)),
+            _mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(c32)),
+        )
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Widen8 for u32 {
+    /// Unsigned: flip the sign bit, convert as signed, add 2^31 back (exact:
+    /// every u32 is a float64).
+    #[inline(always)]
+    unsafe fn widen8(p: *const Self) -> (std::arch::x86_64::__m256d, std::arch::x86_64::__m256d) {
+        use std::arch::x86_64::*;
+        let x = _mm256_xor_si256(
+            _mm256_loadu_si256(p as *const __m256i),
+            _mm256_set1_epi32(i32::MIN),
+        );
+        let off = _mm256_set1_pd(2147483648.0);
+        (
+            _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(x)), off),
+            _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(x)), off),
+        )
     }
 }
 
@@ -523,6 +568,32 @@ mod tests {
                 acc32.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
             );
         }
+    }
+
+    #[test]
+    fn u32_counts_above_2_31_convert_exactly() {
+        // The u32 vector path converts through a sign flip: counts at and
+        // above 2^31 must come out as themselves.
+        let n = 24;
+        let counts: Vec<u32> = (0..n as u32)
+            .map(|i| [0, 1, (1 << 31) - 1, 1 << 31, u32::MAX, 3_000_000_019][i as usize % 6])
+            .collect();
+        let v: Vec<f64> = (0..n).map(|q| 0.5 + q as f64).collect();
+        let mut acc = vec![f64::NAN; 1];
+        RealSweep::new(n, &[(0, &v[..])]).sweep(
+            &[(0, n)],
+            1,
+            &mut [Lane {
+                counts: &counts,
+                acc: &mut acc,
+            }],
+        );
+        let mut x = [0.0f64; 8];
+        for q in 0..n {
+            x[q % 8] = (counts[q] as f64).mul_add(v[q], x[q % 8]);
+        }
+        let want = ((x[0] + x[4]) + (x[2] + x[6])) + ((x[1] + x[5]) + (x[3] + x[7]));
+        assert_eq!(acc[0].to_bits(), want.to_bits());
     }
 
     #[test]
