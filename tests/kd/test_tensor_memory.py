@@ -58,3 +58,13 @@ def test_profile_model_reports_it_for_a_tiny_model():
     # At the largest batch size: the two hidden activations.
     assert p.peak_mem_mb["cpu"] == pytest.approx(2 * 512 * 256 * 4 / 1e6)
     assert "tensor storages" in p.peak_mem_method["cpu"]
+
+
+def test_tensors_without_a_storage_are_skipped_not_fatal():
+    # Sparse and MKL-DNN tensors have no storage to read: not counted, and
+    # the dense tensors beside them still are.
+    sparse = torch.sparse_coo_tensor([[0, 1]], [1.0, 2.0], (3,))
+    assert peak_tensor_bytes(lambda: sparse * 2) == 0
+    if torch.backends.mkldnn.is_available():
+        dense = torch.ones(100)
+        assert peak_tensor_bytes(lambda: (dense.to_mkldnn(), dense + 1)) == 400

@@ -59,11 +59,12 @@ class _LiveStorageBytes(TorchDispatchMode):
 
 
 def _storage(t: torch.Tensor) -> Any:
-    """The tensor's storage object, or None where it has none to count
-    (sparse, opaque or meta tensors)."""
+    """The tensor's storage object, or None for layouts without one (sparse
+    and opaque tensors such as MKL-DNN's raise NotImplementedError: their
+    bytes are not counted)."""
     try:
         return t.untyped_storage()
-    except (RuntimeError, NotImplementedError, TypeError):
+    except NotImplementedError:
         return None
 
 
