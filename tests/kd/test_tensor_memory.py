@@ -63,7 +63,7 @@ def test_profile_model_reports_it_for_a_tiny_model():
 def test_tensors_without_a_storage_are_skipped_not_fatal():
     # Sparse and MKL-DNN tensors have no storage to read: not counted, and
     # the dense tensors beside them still are.
-    sparse = torch.sparse_coo_tensor([[0, 1]], [1.0, 2.0], (3,))
+    sparse = torch.sparse_coo_tensor([[0, 1]], [1.0, 2.0], (3,), check_invariants=True)
     assert peak_tensor_bytes(lambda: sparse * 2) == 0
     if torch.backends.mkldnn.is_available():
         dense = torch.ones(100)
