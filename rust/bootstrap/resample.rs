@@ -2,6 +2,8 @@
 //! statistics of every model -> values.
 
 use rayon::prelude::*;
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
 
 use super::problem::{Problem, Stat};
 use super::rng::count_draws;
@@ -17,8 +19,11 @@ pub(super) trait Count: Copy + Default {
     fn bump(&mut self);
     /// The counts as u16, when they are.
     fn as_u16(c: &[Self]) -> Option<&[u16]>;
-    /// The counts as u32, when they are.
-    fn as_u32(c: &[Self]) -> Option<&[u32]>;
+    /// `p[0..8]` as two vectors of four float64, exactly. Safety: the eight
+    /// reads must be in bounds and the CPU must support AVX2 (called from
+    /// AVX2 code, into which it inlines).
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn widen8(p: *const Self) -> (__m256d, __m256d);
 }
 
 impl Count for u16 {
@@ -38,9 +43,14 @@ impl Count for u16 {
     fn as_u16(c: &[Self]) -> Option<&[u16]> {
         Some(c)
     }
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    fn as_u32(_: &[Self]) -> Option<&[u32]> {
-        None
+    unsafe fn widen8(p: *const Self) -> (__m256d, __m256d) {
+        let c32 = _mm256_cvtepu16_epi32(_mm_loadu_si128(p as *const __m128i));
+        (
+            _mm256_cvtepi32_pd(_mm256_castsi256_si128(c32)),
+            _mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(c32)),
+        )
     }
 }
 
@@ -61,9 +71,20 @@ impl Count for u32 {
     fn as_u16(_: &[Self]) -> Option<&[u16]> {
         None
     }
+    /// Unsigned: flip the sign bit, convert as signed, add 2^31 back (exact:
+    /// every u32 is a float64).
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    fn as_u32(c: &[Self]) -> Option<&[u32]> {
-        Some(c)
+    unsafe fn widen8(p: *const Self) -> (__m256d, __m256d) {
+        let x = _mm256_xor_si256(
+            _mm256_loadu_si256(p as *const __m256i),
+            _mm256_set1_epi32(i32::MIN),
+        );
+        let off = _mm256_set1_pd(2147483648.0);
+        (
+            _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(x)), off),
+            _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(x)), off),
+        )
     }
 }
 

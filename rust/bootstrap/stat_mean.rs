@@ -275,21 +275,21 @@ fn whole_blocks<const G: usize, const B: usize, C: Count>(
         assert!(cb.len() % LANES == 0 && v.len() == cb.len() * G);
     }
     #[cfg(target_arch = "x86_64")]
-    if crate::fastmath::has_avx2_fma() && B > 0 {
-        // Every count slice has the same type.
-        if C::as_u16(c[0]).is_some() {
-            let c16: [&[u16]; B] = std::array::from_fn(|b| C::as_u16(c[b]).unwrap_or(&[]));
-            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            unsafe { whole_blocks_avx2(c16, v, a) };
-            return;
-        }
-        if C::as_u32(c[0]).is_some() {
-            let c32: [&[u32]; B] = std::array::from_fn(|b| C::as_u32(c[b]).unwrap_or(&[]));
-            // SAFETY: as above.
-            unsafe { whole_blocks_avx2(c32, v, a) };
-            return;
-        }
+    if crate::fastmath::has_avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+        unsafe { whole_blocks_avx2(c, v, a) };
+        return;
     }
+    whole_blocks_scalar(c, v, a);
+}
+
+/// [`whole_blocks`] lane by lane (CPUs without AVX2 and FMA): the same bits.
+#[inline(always)]
+fn whole_blocks_scalar<const G: usize, const B: usize, C: Count>(
+    c: [&[C]; B],
+    v: &[f64],
+    a: &mut [[[f64; LANES]; G]; B],
+) {
     for (blk, v) in v.chunks_exact(G * LANES).enumerate() {
         for (cb, ab) in c.iter().zip(a.iter_mut()) {
             let mut w = [0.0f64; LANES];
@@ -310,8 +310,8 @@ fn whole_blocks<const G: usize, const B: usize, C: Count>(
 /// order, so the same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn whole_blocks_avx2<const G: usize, const B: usize, W: Widen8>(
-    c: [&[W]; B],
+unsafe fn whole_blocks_avx2<const G: usize, const B: usize, C: Count>(
+    c: [&[C]; B],
     v: &[f64],
     a: &mut [[[f64; LANES]; G]; B],
 ) {
@@ -336,7 +336,7 @@ unsafe fn whole_blocks_avx2<const G: usize, const B: usize, W: Widen8>(
             vh[s] = _mm256_loadu_pd(v.as_ptr().add(s * LANES + 4));
         }
         for b in 0..B {
-            let (w_lo, w_hi) = W::widen8(c[b].as_ptr().add(blk * LANES));
+            let (w_lo, w_hi) = C::widen8(c[b].as_ptr().add(blk * LANES));
             for s in 0..G {
                 lo[b][s] = _mm256_fmadd_pd(w_lo, vl[s], lo[b][s]);
                 hi[b][s] = _mm256_fmadd_pd(w_hi, vh[s], hi[b][s]);
@@ -348,46 +348,6 @@ unsafe fn whole_blocks_avx2<const G: usize, const B: usize, W: Widen8>(
             _mm256_storeu_pd(a[b][s].as_mut_ptr(), lo[b][s]);
             _mm256_storeu_pd(a[b][s].as_mut_ptr().add(4), hi[b][s]);
         }
-    }
-}
-
-/// Eight counts as two vectors of four float64, exactly.
-#[cfg(target_arch = "x86_64")]
-trait Widen8: Copy {
-    /// Reads `p[0..8]`. Safety: the eight reads must be in bounds, and the
-    /// CPU must support AVX2 (inlined into an AVX2 function).
-    unsafe fn widen8(p: *const Self) -> (std::arch::x86_64::__m256d, std::arch::x86_64::__m256d);
-}
-
-#[cfg(target_arch = "x86_64")]
-impl Widen8 for u16 {
-    #[inline(always)]
-    unsafe fn widen8(p: *const Self) -> (std::arch::x86_64::__m256d, std::arch::x86_64::__m256d) {
-        use std::arch::x86_64::*;
-        let c32 = _mm256_cvtepu16_epi32(_mm_loadu_si128(p as *const __m128i));
-        (
-            _mm256_cvtepi32_pd(_mm256_castsi256_si128(c32)),
-            _mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(c32)),
-        )
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-impl Widen8 for u32 {
-    /// Unsigned: flip the sign bit, convert as signed, add 2^31 back (exact:
-    /// every u32 is a float64).
-    #[inline(always)]
-    unsafe fn widen8(p: *const Self) -> (std::arch::x86_64::__m256d, std::arch::x86_64::__m256d) {
-        use std::arch::x86_64::*;
-        let x = _mm256_xor_si256(
-            _mm256_loadu_si256(p as *const __m256i),
-            _mm256_set1_epi32(i32::MIN),
-        );
-        let off = _mm256_set1_pd(2147483648.0);
-        (
-            _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(x)), off),
-            _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(x)), off),
-        )
     }
 }
 
@@ -522,7 +482,7 @@ mod tests {
                     assert!((got - plain).abs() <= 1e-9 * (1.0 + plain.abs()));
                 }
             }
-            // The u32 counts (no vector path) give the same bits.
+            // The u32 counts (their own widening) give the same bits.
             let wide: Vec<u32> = counts.iter().map(|&c| c as u32).collect();
             let mut acc32 = vec![f64::NAN; slots * tiers.len()];
             sweep.sweep(
@@ -568,6 +528,29 @@ mod tests {
                 acc32.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
             );
         }
+    }
+
+    #[test]
+    fn the_vector_and_scalar_blocks_give_the_same_bits() {
+        let mut r = stream(11);
+        let n = 8 * 37;
+        let v: Vec<f64> = (0..2 * n)
+            .map(|_| (r() % 100_000) as f64 / 977.0 - 40.0)
+            .collect();
+        let c16: Vec<u16> = (0..n).map(|_| (r() % 7) as u16).collect();
+        let c32: Vec<u32> = (0..n).map(|_| (r() >> 32) as u32).collect();
+        let start = [[[0.25f64; LANES]; 2]; 2];
+        let bits = |a: &[[[f64; LANES]; 2]; 2]| -> Vec<u64> {
+            a.iter().flatten().flatten().map(|x| x.to_bits()).collect()
+        };
+        let (mut x, mut y) = (start, start);
+        whole_blocks([&c16[..], &c16[..]], &v, &mut x);
+        whole_blocks_scalar([&c16[..], &c16[..]], &v, &mut y);
+        assert_eq!(bits(&x), bits(&y));
+        let (mut x, mut y) = (start, start);
+        whole_blocks([&c32[..], &c32[..]], &v, &mut x);
+        whole_blocks_scalar([&c32[..], &c32[..]], &v, &mut y);
+        assert_eq!(bits(&x), bits(&y));
     }
 
     #[test]
