@@ -36,7 +36,7 @@ pub use divergence::{divergences, Divergences};
 pub use error::KernelError;
 pub use groups::group_sums;
 pub use logit::Logit;
-pub use order_stats::order_statistics;
+pub use order_stats::{column_summary, order_statistics, ColumnSummary};
 pub use ranking::top_k_hits;
 pub use softmax::{example_stats, predict, ExampleStats, Input};
 pub use temperature::{nll_curve, NllCurve};

@@ -20,6 +20,7 @@ __all__ = [
     "nll_curve",
     "ResampleProblem",
     "order_statistics",
+    "column_summary",
     "predict",
     "top_k_hits",
     "set_num_threads",
@@ -81,6 +82,15 @@ def bin_equal_mass(
 def group_sums(
     values: npt.NDArray[np.float64], groups: npt.NDArray[np.int64], n_groups: int
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64]]: ...
+def column_summary(
+    values: npt.NDArray[np.float64], thresholds: npt.NDArray[np.float64]
+) -> tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+]: ...
 def order_statistics(
     values: npt.NDArray[np.float64], cols: npt.NDArray[np.int64], ranks: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.float64]: ...
@@ -104,6 +114,7 @@ class ResampleProblem:
     @property
     def n_deltas(self) -> int: ...
     def deltas(self, seed: int, start: int, count: int) -> npt.NDArray[np.float64]: ...
+    def deltas_into(self, seed: int, start: int, out: npt.NDArray[np.float64]) -> None: ...
     def full(self) -> npt.NDArray[np.float64]: ...
     def jackknife_accel(self) -> npt.NDArray[np.float64]: ...
     def eval_indices(self, indices: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]: ...

@@ -200,6 +200,12 @@ class ResampleProblem:
         with named(self.func):
             return self._core.deltas(seed, start, count)
 
+    def deltas_into(self, seed: int, start: int, out: np.ndarray) -> None:
+        """:meth:`deltas` of resamples ``start .. start + len(out)`` written into
+        ``out``, a C-contiguous float64 (rows x n_deltas) array or row slice."""
+        with named(self.func):
+            self._core.deltas_into(seed, start, out)
+
     def full(self) -> np.ndarray:
         """Values of every model on the full data (n_stats x M)."""
         with named(self.func):
@@ -214,6 +220,19 @@ class ResampleProblem:
         """Values of every model (R x n_stats x M) for explicit draws (rows of ``indices``)."""
         with named(self.func):
             return self._core.eval_indices(indices)
+
+
+def column_summary(
+    func: str, values: np.ndarray, thresholds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of the float64 matrix ``values``: non-NaN count, min, max
+    (NaN when none), and the counts ``<=`` and ``<`` each of the column's
+    ``thresholds`` (``n_cols x T``), in one pass over the rows."""
+    with named(func):
+        return _core.column_summary(
+            np.ascontiguousarray(values, dtype=np.float64),
+            np.ascontiguousarray(thresholds, dtype=np.float64),
+        )
 
 
 def order_statistics(

@@ -356,17 +356,35 @@ impl Problem {
     /// parallel; each row only depends on its index. An error, not an abort,
     /// when the output cannot be allocated.
     pub fn deltas(&self, seed: u64, start: u64, count: usize) -> Result<Vec<f64>, KernelError> {
+        let len = count
+            .checked_mul(self.n_deltas())
+            .ok_or_else(|| KernelError::invalid(format!("count = {count} is too large")))?;
+        let mut out = crate::error::try_zeros::<f64>("deltas", len)?;
+        self.deltas_into(seed, start, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Problem::deltas`] written into `out` (`count` x `n_deltas` row-major,
+    /// `count` = `out.len() / n_deltas`), so a caller's buffer is filled in
+    /// place.
+    pub fn deltas_into(&self, seed: u64, start: u64, out: &mut [f64]) -> Result<(), KernelError> {
         const PER_TASK: usize = 16;
         let nd = self.n_deltas();
+        if nd == 0 && out.is_empty() {
+            return Ok(());
+        }
+        if nd == 0 || out.len() % nd != 0 {
+            return Err(KernelError::invalid(format!(
+                "the output holds {} values, not a whole number of rows of {nd}",
+                out.len()
+            )));
+        }
+        let count = out.len() / nd;
         if start.checked_add(count as u64).is_none() {
             return Err(KernelError::invalid(format!(
                 "start + count must be below 2^64, got {start} + {count}"
             )));
         }
-        let len = count
-            .checked_mul(nd)
-            .ok_or_else(|| KernelError::invalid(format!("count = {count} is too large")))?;
-        let mut out = crate::error::try_zeros::<f64>("deltas", len)?;
         // A count never exceeds the N draws of its resample.
         let small = self.n <= u16::MAX as usize;
         out.par_chunks_mut(PER_TASK * nd)
@@ -379,7 +397,7 @@ impl Problem {
                     self.rows::<u32>(seed, first, chunk);
                 }
             });
-        Ok(out)
+        Ok(())
     }
 
     /// Fills `chunk` with the deltas of resamples `first, first + 1, ...`,

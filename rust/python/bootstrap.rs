@@ -127,6 +127,26 @@ impl ResampleProblem {
         Ok(arr.into_pyarray(py))
     }
 
+    /// [`deltas`] written into `out`, a C-contiguous (count x n_deltas)
+    /// float64 array (rows of a larger array), with the GIL released.
+    fn deltas_into(
+        &self,
+        py: Python<'_>,
+        seed: u64,
+        start: u64,
+        mut out: numpy::PyReadwriteArray2<'_, f64>,
+    ) -> PyResult<()> {
+        let nd = self.inner.n_deltas();
+        let cols = out.as_array().ncols();
+        if cols != nd {
+            return Err(invalid(format!(
+                "out has {cols} columns, the problem {nd} deltas"
+            )));
+        }
+        let slice = out.as_slice_mut()?;
+        run(py, || self.inner.deltas_into(seed, start, slice))
+    }
+
     /// Values of every model on the full data (n_stats x M).
     fn full<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let v = run(py, || Ok(self.inner.full()))?;

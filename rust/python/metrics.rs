@@ -10,7 +10,7 @@ use crate::confusion::confusion_counts;
 use crate::divergence::{divergences, Divergences};
 use crate::groups::group_sums;
 use crate::logit::Logit;
-use crate::order_stats::order_statistics;
+use crate::order_stats::{column_summary, order_statistics};
 use crate::ranking::top_k_hits;
 use crate::softmax::{example_stats, predict, Input};
 use crate::temperature::nll_curve;
@@ -285,6 +285,40 @@ fn order_statistics_py<'py>(
     Ok(out.into_pyarray(py))
 }
 
+/// Per column of a C-contiguous float64 matrix: (non-NaN count, min, max,
+/// count <= threshold, count < threshold), thresholds `n_cols x T`.
+#[pyfunction]
+#[pyo3(name = "column_summary")]
+#[allow(clippy::type_complexity)]
+fn column_summary_py<'py>(
+    py: Python<'py>,
+    values: numpy::PyReadonlyArray2<'py, f64>,
+    thresholds: numpy::PyReadonlyArray2<'py, f64>,
+) -> PyResult<(
+    I64Array<'py>,
+    F64Array<'py>,
+    F64Array<'py>,
+    Bound<'py, numpy::PyArray2<i64>>,
+    Bound<'py, numpy::PyArray2<i64>>,
+)> {
+    let (n_rows, n_cols) = values.as_array().dim();
+    let n_thr = thresholds.as_array().ncols();
+    let (v, t) = (values.as_slice()?, thresholds.as_slice()?);
+    let s = run(py, || column_summary(v, n_rows, n_cols, t, n_thr))?;
+    let counts = |c: Vec<i64>| {
+        numpy::ndarray::Array2::from_shape_vec((n_cols, n_thr), c)
+            .map(|a| a.into_pyarray(py))
+            .map_err(|e| super::errors::invalid(e.to_string()))
+    };
+    Ok((
+        s.n_defined.into_pyarray(py),
+        s.minimum.into_pyarray(py),
+        s.maximum.into_pyarray(py),
+        counts(s.count_le)?,
+        counts(s.count_lt)?,
+    ))
+}
+
 /// Per-group (sums, counts) of per-example values.
 #[pyfunction]
 #[pyo3(name = "group_sums")]
@@ -304,6 +338,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(predict_py, m)?)?;
     m.add_function(wrap_pyfunction!(top_k_hits_py, m)?)?;
     m.add_function(wrap_pyfunction!(divergences_py, m)?)?;
+    m.add_function(wrap_pyfunction!(column_summary_py, m)?)?;
     m.add_function(wrap_pyfunction!(nll_curve_py, m)?)?;
     m.add_function(wrap_pyfunction!(confusion_counts_py, m)?)?;
     m.add_function(wrap_pyfunction!(bin_by_edges_py, m)?)?;

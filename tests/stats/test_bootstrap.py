@@ -204,6 +204,22 @@ def test_ranges_merge_exactly():
     np.testing.assert_array_equal(hi, table.ci_high.to_numpy())
 
 
+def test_deltas_written_in_place_are_the_returned_ones():
+    """``deltas_into`` (what the engine uses: rows of one preallocated array)
+    fills exactly what ``deltas`` returns, and refuses a wrong width."""
+    from kdmetrics.stats.bootstrap import _prepare
+
+    y, za, zb, _, tiers = make_data()
+    p = _prepare("t", y, [za, zb], ["a", "b"], tiers, ("accuracy", "ece", "nll"), None, 15)
+    want = p.kernel.deltas(5, 3, 40)
+    out = np.full((50, p.kernel.n_deltas), np.nan)
+    p.kernel.deltas_into(5, 3, out[4:44])
+    np.testing.assert_array_equal(out[4:44], want)
+    assert np.isnan(out[:4]).all() and np.isnan(out[44:]).all()
+    with pytest.raises(ValueError, match="columns"):
+        p.kernel.deltas_into(5, 3, np.empty((4, p.kernel.n_deltas + 1)))
+
+
 def test_seed_changes_resamples():
     y, za, zb, _, _ = make_data()
     _, d0 = kdmetrics.paired_bootstrap(y, za, zb, n_resamples=50, return_deltas=True, seed=0)

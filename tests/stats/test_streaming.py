@@ -163,6 +163,19 @@ def test_in_memory_quantiles_are_the_streamed_ones(problem):
     assert np.array_equal(got, streamed, equal_nan=True)
     for name in ("n_defined", "count_le", "count_lt"):
         assert np.array_equal(getattr(summary, name), getattr(s2, name))
+    for name in ("minimum", "maximum"):  # Rust one pass vs NumPy per block
+        assert np.array_equal(getattr(summary, name), getattr(s2, name), equal_nan=True)
+
+
+def test_in_memory_extremes_follow_the_total_order():
+    """A zero extreme takes its sign from the total order (-0.0 < +0.0), not
+    from the order of the rows; all-NaN columns give NaN."""
+    values = np.array([[0.0, np.nan, -0.0], [-0.0, np.nan, -0.0], [0.0, np.nan, -0.0]])
+    _, summary = quantiles_in_memory(values, np.full((3, 1), 0.5))
+    assert [np.signbit(x) for x in summary.minimum[[0, 2]]] == [True, True]
+    assert [np.signbit(x) for x in summary.maximum[[0, 2]]] == [False, True]
+    assert np.isnan(summary.minimum[1]) and np.isnan(summary.maximum[1])
+    assert summary.n_defined.tolist() == [3, 0, 3]
 
 
 @given(problems(max_rows=40), st.integers(0, 3))

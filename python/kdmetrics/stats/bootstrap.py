@@ -277,6 +277,12 @@ def _prepare(
     def values(v: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(v, dtype=np.float64)
 
+    def share_reference(m: ModelInputs, others: list[ModelInputs]) -> None:
+        # The reference's argmax is the same for every model: computed once.
+        if "reference_pred" in m.__dict__:
+            for o in others:
+                o.__dict__.setdefault("reference_pred", m.__dict__["reference_pred"])
+
     statistics: list[tuple[str, list[np.ndarray] | None]] = []
     for s in specs:
         if s.statistic == "macro_f1":
@@ -286,7 +292,11 @@ def _prepare(
         elif s.per_example is None:
             raise InvalidArgumentError(f"{func}: metric {s.name!r} has no per-example values")
         elif s.statistic == "example_mean":
-            statistics.append(("example_mean", [values(s.per_example(m)) for m in models]))
+            per_model = []
+            for m in models:
+                per_model.append(values(s.per_example(m)))
+                share_reference(m, models)
+            statistics.append(("example_mean", per_model))
         else:  # pair_mean: each variant's inputs, with model 0 as the reference
             pairs = []
             for z, name, m in zip(zs[1:], score_names[1:], models[1:], strict=True):
@@ -457,7 +467,7 @@ def run_resamples(
         while done < n_resamples:
             count = min(chunk, n_resamples - done)
             t0 = time.perf_counter()
-            out[done : done + count] = kernel.deltas(seed, start + done, count)
+            kernel.deltas_into(seed, start + done, out[done : done + count])
             elapsed = time.perf_counter() - t0
             done += count
             if progress is not None:
@@ -627,9 +637,7 @@ def bootstrap_models(
         func, p, seed, 0, n_resamples, ci, method, n_adjust=p.n_models - 1, keep=keep_deltas,
         progress=progress,
     )  # fmt: skip
-    tables = variant_tables(p, summary)
-    for v, table in enumerate(tables, start=1):
-        table["ci_low_adjusted"], table["ci_high_adjusted"] = adjusted_columns(p, summary, v)
+    tables = variant_tables(p, summary, adjusted=True)
     return Resampled(p, summary, tables, seed, n_resamples)
 
 
@@ -784,50 +792,63 @@ def _resample_blocks(
             progress(done, n_resamples)
 
 
-def variant_tables(p: _Problem, summary: DeltaSummary) -> list[pd.DataFrame]:
-    """The table of :func:`paired_bootstrap` for each variant against model 0."""
-    from kdmetrics.stats.policy import apply_policy
+def variant_tables(
+    p: _Problem, summary: DeltaSummary, adjusted: bool = False
+) -> list[pd.DataFrame]:
+    """The table of :func:`paired_bootstrap` for each variant against model 0
+    (with ``adjusted``, also ``ci_low_adjusted``/``ci_high_adjusted``), each
+    built from whole columns in one step."""
+    from kdmetrics.stats.policy import trust
 
-    n_groups = len(p.groups)
+    n_groups, n_specs = len(p.groups), len(p.specs)
     full, est = summary.full, summary.estimate
     pair = np.repeat([s.statistic == "pair_mean" for s in p.specs], n_groups)
     group_n = np.bincount(p.example_group, minlength=n_groups)
     group_n[0] = p.example_group.shape[0]
+    metric = np.repeat([s.name for s in p.specs], n_groups).tolist()
+    group = list(p.groups) * n_specs
+    on_accuracy = np.repeat([s.name == "accuracy" for s in p.specs], n_groups)
+    in_group = [np.ones(p.example_group.shape[0], dtype=bool)]
+    in_group += [p.example_group == g for g in range(1, n_groups)]
+    verdict_of: dict[tuple[str, str, str], tuple[bool, str]] = {}
     tables = []
     for v in range(1, p.n_models):
+        cols = [p.column(mi, g, v) for mi in range(n_specs) for g in range(n_groups)]
         a_only = p.correct[0] & ~p.correct[v]
         b_only = ~p.correct[0] & p.correct[v]
-        flips = []
-        for g in range(n_groups):
-            sel = slice(None) if g == 0 else p.example_group == g
-            flips.append((int(a_only[sel].sum()), int(b_only[sel].sum())))
-        rows = []
-        for mi, ms in enumerate(p.specs):
-            for g, group in enumerate(p.groups):
-                s = mi * n_groups + g
-                c = p.column(mi, g, v)
-                fa, fb = flips[g] if ms.name == "accuracy" else (pd.NA, pd.NA)
-                a, b = (np.nan, np.nan) if pair[s] else (full[s, 0], full[s, v])
-                rows.append(
-                    (ms.name, group, a, b, est[c], summary.median[c], summary.lo[c],
-                     summary.hi[c], summary.p_le_0[c], int(group_n[g]), fa, fb)
-                )  # fmt: skip
-        table = pd.DataFrame(rows, columns=list(COLUMNS))
-        table["flips_a_only"] = table["flips_a_only"].astype("Int64")
-        table["flips_b_only"] = table["flips_b_only"].astype("Int64")
+        flips_a = np.tile([np.count_nonzero(a_only & sel) for sel in in_group], n_specs)
+        flips_b = np.tile([np.count_nonzero(b_only & sel) for sel in in_group], n_specs)
         # method, trusted, flag_reason: the measured coverage verdict of each row.
-        methods = [summary.method[p.column(mi, g, v)] for mi in range(len(p.specs))
-                   for g in range(n_groups)]  # fmt: skip
-        tables.append(apply_policy(table, method=methods))
+        methods = summary.method[cols].tolist()
+        keys = list(zip(metric, group, methods, strict=True))
+        for key in keys:
+            if key not in verdict_of:  # the same for every variant: asked once
+                verdict_of[key] = trust(*key)
+        verdicts = [verdict_of[key] for key in keys]
+        data: dict[str, Any] = {
+            "metric": metric,
+            "group": group,
+            "a": np.where(pair, np.nan, full[:, 0]),
+            "b": np.where(pair, np.nan, full[:, v]),
+            "delta": est[cols],
+            "median_delta": summary.median[cols],
+            "ci_low": summary.lo[cols],
+            "ci_high": summary.hi[cols],
+            "p_delta_le_0": summary.p_le_0[cols],
+            "n": np.tile(group_n, n_specs).astype(np.int64),
+            "flips_a_only": pd.array(np.where(on_accuracy, flips_a, 0), dtype="Int64"),
+            "flips_b_only": pd.array(np.where(on_accuracy, flips_b, 0), dtype="Int64"),
+            "method": methods,
+            "trusted": [t for t, _ in verdicts],
+            "flag_reason": [r for _, r in verdicts],
+        }
+        data["flips_a_only"][~on_accuracy] = pd.NA
+        data["flips_b_only"][~on_accuracy] = pd.NA
+        if adjusted:
+            data["ci_low_adjusted"] = summary.lo_adjusted[cols]
+            data["ci_high_adjusted"] = summary.hi_adjusted[cols]
+        tables.append(pd.DataFrame(data))
     return tables
-
-
-def adjusted_columns(
-    p: _Problem, summary: DeltaSummary, variant: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The Bonferroni-adjusted interval of each row of ``variant``'s table."""
-    cols = [p.column(mi, g, variant) for mi in range(len(p.specs)) for g in range(len(p.groups))]
-    return summary.lo_adjusted[cols], summary.hi_adjusted[cols]
 
 
 def resample_indices(n: int, seed: int, i: int) -> np.ndarray:

@@ -61,7 +61,6 @@ rank is an accident of its selection algorithm (they compare equal). Here
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from operator import index as _as_index
@@ -323,8 +322,10 @@ def quantiles_in_memory(
     thresholds: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ColumnSummary]:
     """What :func:`stream_quantiles` returns, for a matrix held in memory:
-    the counts by NumPy, each wanted order statistic by selection in Rust
-    (``O(R)`` per rank, not a sort), combined as ``np.nanquantile`` does."""
+    the counts, minimum and maximum of every column in one pass over the
+    rows, then each wanted order statistic by selection (``O(R log m)`` for
+    ``m`` ranks of a column, not a sort), both in Rust, combined as
+    ``np.nanquantile`` does."""
     from kdmetrics import _kernels
 
     func = "quantiles_in_memory"
@@ -332,20 +333,7 @@ def quantiles_in_memory(
         raise ShapeError(f"{func}: values must be a 2-D float64 array")
     n_rows, n_cols = values.shape
     thr = _check_thresholds(thresholds, n_cols)
-    defined = ~np.isnan(values)
-    n = defined.sum(axis=0).astype(np.int64)
-    mn = np.full(n_cols, np.nan)
-    mx = np.full(n_cols, np.nan)
-    if n_rows:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-            mn, mx = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
-    t = thr.shape[1]
-    count_le = np.zeros((n_cols, t), dtype=np.int64)
-    count_lt = np.zeros((n_cols, t), dtype=np.int64)
-    for j in range(t):
-        count_le[:, j] = (values <= thr[:, j]).sum(axis=0)
-        count_lt[:, j] = (values < thr[:, j]).sum(axis=0)
+    n, mn, mx, count_le, count_lt = _kernels.column_summary(func, values, thr)
     summary = ColumnSummary(n_rows, n, count_le, count_lt, mn, mx)
     p = _check_probs(probs(summary) if callable(probs) else probs, n_cols)
     result = np.full(p.shape, np.nan)
