@@ -370,7 +370,7 @@ mod tests {
 
     #[test]
     fn many_columns_and_ranks_match_sorting() {
-        // Enough columns for several tasks, each task several columns.
+        // Many columns (each its own task), every second one with requests.
         let (n_rows, n_cols) = (301, 37);
         let v = awkward(n_rows * n_cols, 11);
         let (mut cols, mut ranks) = (Vec::new(), Vec::new());

@@ -836,14 +836,13 @@ def variant_tables(
             "ci_high": summary.hi[cols],
             "p_delta_le_0": summary.p_le_0[cols],
             "n": np.tile(group_n, n_specs).astype(np.int64),
-            "flips_a_only": pd.array(np.where(on_accuracy, flips_a, 0), dtype="Int64"),
-            "flips_b_only": pd.array(np.where(on_accuracy, flips_b, 0), dtype="Int64"),
+            # Flips belong to accuracy rows; elsewhere <NA> (masked).
+            "flips_a_only": pd.arrays.IntegerArray(flips_a.astype(np.int64), ~on_accuracy),
+            "flips_b_only": pd.arrays.IntegerArray(flips_b.astype(np.int64), ~on_accuracy),
             "method": methods,
             "trusted": [t for t, _ in verdicts],
             "flag_reason": [r for _, r in verdicts],
         }
-        data["flips_a_only"][~on_accuracy] = pd.NA
-        data["flips_b_only"][~on_accuracy] = pd.NA
         if adjusted:
             data["ci_low_adjusted"] = summary.lo_adjusted[cols]
             data["ci_high_adjusted"] = summary.hi_adjusted[cols]
